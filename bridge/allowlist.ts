@@ -1,0 +1,218 @@
+// The command allowlist of docs/protocol.md: turns one client command (bulk-string arguments) into a plan the
+// session can run, or into the exact error reply. Pure: no I/O, so every rule (arity, SET options, registered
+// scripts, tenant prefixes and the `valkeyid:` marker exception) is unit-tested here.
+import { RespErrorReply, RespSimple, type RespValue } from '../shared/resp/types.ts';
+import { PLACEHOLDER_PREFIX, SCRIPTS, SCRIPT_SHA } from '../shared/valkeyaside.ts';
+
+export type ScriptName = keyof typeof SCRIPT_SHA;
+
+/** Why a command was refused, for metrics. */
+export type RefusalKind = 'not_allowed' | 'arity' | 'syntax' | 'noperm' | 'noscript';
+
+export type CommandPlan =
+  /** Answered by the bridge itself (PING, or a refusal when `refusal` is set). */
+  | { kind: 'reply'; command: string; reply: RespValue; refusal?: RefusalKind }
+  | { kind: 'tracked-get'; command: 'TRACKED.GET'; key: Uint8Array; capMs: number }
+  /** Passed through; the reply is never cacheable. `args[0]` is the Valkey command name. */
+  | { kind: 'read'; command: string; args: Uint8Array[] }
+  /**
+   * Passed through (or, with `script`, run as EVALSHA of that registered script with `args` = key + ARGV);
+   * on success the readers of `keys` are invalidated unless `changed(reply)` is false.
+   * `statusReply`: a string reply is a status (`+OK`), not a bulk string.
+   */
+  | {
+      kind: 'write';
+      command: string;
+      args: Uint8Array[];
+      keys: Uint8Array[];
+      script?: ScriptName;
+      statusReply: boolean;
+      changed: (reply: RespValue) => boolean;
+    };
+
+/** ARGV count each registered script expects (Go valkeyaside sends exactly these). */
+const SCRIPT_ARGC: Record<ScriptName, number> = { delkey: 1, setkey: 3, acquireLock: 2 };
+const SHA_TO_SCRIPT = new Map<string, ScriptName>(
+  (Object.keys(SCRIPT_SHA) as ScriptName[]).map((name) => [SCRIPT_SHA[name], name]),
+);
+const SCRIPT_BYTES = (Object.keys(SCRIPTS) as ScriptName[]).map((name) => [name, Buffer.from(SCRIPTS[name], 'utf8')] as const);
+const MARKER = Buffer.from(PLACEHOLDER_PREFIX, 'latin1');
+
+const err = (message: string, refusal: RefusalKind, command: string): CommandPlan => ({
+  kind: 'reply',
+  command,
+  reply: new RespErrorReply(message),
+  refusal,
+});
+
+/** A client-supplied name made safe to echo inside a one-line error reply. */
+export function printable(bytes: Uint8Array, max = 64): string {
+  let out = '';
+  for (let i = 0; i < bytes.length && i < max; i++) {
+    const b = bytes[i]!;
+    out += b >= 0x20 && b <= 0x7e && b !== 0x27 ? String.fromCharCode(b) : '?';
+  }
+  return bytes.length > max ? out + '...' : out;
+}
+
+function startsWith(bytes: Uint8Array, prefix: Uint8Array): boolean {
+  if (bytes.length < prefix.length) return false;
+  for (let i = 0; i < prefix.length; i++) if (bytes[i] !== prefix[i]) return false;
+  return true;
+}
+
+function asciiUpper(bytes: Uint8Array): string {
+  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('latin1').toUpperCase();
+}
+
+function positiveInt(bytes: Uint8Array): number | null {
+  const text = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('latin1');
+  if (!/^[1-9][0-9]{0,15}$/.test(text)) return null;
+  const n = Number(text);
+  return Number.isSafeInteger(n) ? n : null;
+}
+
+const equalsAscii = (bytes: Uint8Array, text: string): boolean =>
+  bytes.length === text.length && asciiUpper(bytes) === text;
+
+/** Compiled allowlist: the built-in commands plus the operator's extensions. */
+export class Allowlist {
+  private readonly extensions: ReadonlySet<string>;
+
+  /** @param extraCommands upper-case extension names, already validated by resolveBridgeOptions. */
+  constructor(extraCommands: readonly string[] = []) {
+    this.extensions = new Set(extraCommands);
+  }
+
+  /** The metric label for a command name: the name when known, else `OTHER` (bounded cardinality). */
+  label(name: string): string {
+    return KNOWN.has(name) || this.extensions.has(name) ? name : 'OTHER';
+  }
+
+  /**
+   * Plans one command. `args` holds at least the name. `prefix` is the token's key prefix (bytes) or null.
+   * Never throws on client input.
+   */
+  plan(args: Uint8Array[], prefix: Uint8Array | null): CommandPlan {
+    const command = asciiUpper(args[0]!);
+    const shown = printable(args[0]!);
+    const arity = () => err(`ERR wrong number of arguments for '${shown}'`, 'arity', command);
+    const keyCheck = (keys: Uint8Array[], markerOk: boolean): CommandPlan | null => {
+      if (prefix === null) return null;
+      for (const key of keys) {
+        if (startsWith(key, prefix)) continue;
+        if (markerOk && startsWith(key, MARKER)) continue;
+        return err("NOPERM key outside this token's prefix", 'noperm', command);
+      }
+      return null;
+    };
+    const n = args.length;
+    switch (command) {
+      case 'PING':
+        if (n > 2) return arity();
+        return { kind: 'reply', command, reply: n === 2 ? args[1]! : new RespSimple('PONG') };
+      case 'TRACKED.GET': {
+        if (n !== 3) return arity();
+        const refused = keyCheck([args[1]!], true);
+        if (refused) return refused;
+        const capMs = positiveInt(args[2]!);
+        if (capMs === null) return err('ERR capMs must be a positive integer', 'syntax', command);
+        return { kind: 'tracked-get', command: 'TRACKED.GET', key: args[1]!, capMs };
+      }
+      case 'GET':
+      case 'PTTL':
+        if (n !== 2) return arity();
+        return keyCheck([args[1]!], true) ?? { kind: 'read', command, args };
+      case 'EXISTS':
+        if (n < 2) return arity();
+        return keyCheck(args.slice(1), true) ?? { kind: 'read', command, args };
+      case 'DEL':
+        if (n < 2) return arity();
+        return keyCheck(args.slice(1), true) ?? {
+          kind: 'write', command, args, keys: args.slice(1), statusReply: false, changed: (r) => r !== 0,
+        };
+      case 'SET':
+        return this.planSet(args, command, arity, keyCheck);
+      case 'EVALSHA':
+      case 'EVAL':
+        return this.planScript(args, command, arity, keyCheck);
+      default:
+        if (!this.extensions.has(command)) {
+          return err(`ERR command '${shown}' is not allowed by this bridge`, 'not_allowed', command);
+        }
+        if (n < 2) return arity();
+        return keyCheck([args[1]!], false) ?? {
+          kind: 'write', command, args, keys: [args[1]!], statusReply: false, changed: () => true,
+        };
+    }
+  }
+
+  private planSet(
+    args: Uint8Array[],
+    command: string,
+    arity: () => CommandPlan,
+    keyCheck: (keys: Uint8Array[], markerOk: boolean) => CommandPlan | null,
+  ): CommandPlan {
+    if (args.length < 3) return arity();
+    let nx = false;
+    let get = false;
+    let px = false;
+    for (let i = 3; i < args.length; i++) {
+      const option = asciiUpper(args[i]!);
+      const shown = printable(args[i]!);
+      const twice = () => err(`ERR syntax error: SET option '${shown}' given twice`, 'syntax', command);
+      if (option === 'NX') {
+        if (nx) return twice();
+        nx = true;
+      } else if (option === 'GET') {
+        if (get) return twice();
+        get = true;
+      } else if (option === 'PX') {
+        if (px) return twice();
+        px = true;
+        i++;
+        if (i >= args.length) return err('ERR syntax error: SET PX needs a value in ms', 'syntax', command);
+        if (positiveInt(args[i]!) === null) return err('ERR syntax error: SET PX must be a positive integer', 'syntax', command);
+      } else {
+        return err(`ERR syntax error: SET option '${shown}' is not allowed by this bridge (only NX, GET, PX)`, 'syntax', command);
+      }
+    }
+    // Markers (`valkeyid:...`) may only be set to the empty value.
+    const refused = keyCheck([args[1]!], args[2]!.length === 0);
+    if (refused) return refused;
+    // NX without GET: nil means "not set". NX with GET: a value means "key existed, not set".
+    const changed = nx ? (get ? (r: RespValue) => r === null || r instanceof RespErrorReply : (r: RespValue) => r !== null) : () => true;
+    return { kind: 'write', command, args, keys: [args[1]!], statusReply: !get, changed };
+  }
+
+  private planScript(
+    args: Uint8Array[],
+    command: string,
+    arity: () => CommandPlan,
+    keyCheck: (keys: Uint8Array[], markerOk: boolean) => CommandPlan | null,
+  ): CommandPlan {
+    if (args.length < 2) return arity();
+    let script: ScriptName | undefined;
+    if (command === 'EVALSHA') {
+      script = SHA_TO_SCRIPT.get(asciiUpper(args[1]!).toLowerCase());
+    } else {
+      const body = args[1]!;
+      script = SCRIPT_BYTES.find(([, bytes]) => Buffer.compare(bytes, body) === 0)?.[0];
+    }
+    if (!script) return err('NOSCRIPT script not registered with this bridge', 'noscript', command);
+    if (args.length < 4) return arity();
+    if (!equalsAscii(args[2]!, '1')) return err('ERR syntax error: numkeys must be 1 for the registered scripts', 'syntax', command);
+    if (args.length !== 4 + SCRIPT_ARGC[script]) return arity();
+    const refused = keyCheck([args[3]!], false);
+    if (refused) return refused;
+    // delkey/setkey return 0 when the placeholder was not ours; acquireLock returns the holder when not acquired.
+    const changed = script === 'acquireLock'
+      ? (r: RespValue) => r === null || r instanceof RespErrorReply
+      : (r: RespValue) => r !== 0;
+    return {
+      kind: 'write', command, args: args.slice(3), keys: [args[3]!], script, statusReply: script === 'setkey', changed,
+    };
+  }
+}
+
+const KNOWN = new Set(['PING', 'TRACKED.GET', 'GET', 'PTTL', 'EXISTS', 'SET', 'DEL', 'EVALSHA', 'EVAL']);

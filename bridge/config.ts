@@ -1,0 +1,125 @@
+// The command-line/environment surface of the bridge: every setting's env var, flag and option, and the parser
+// that turns them into BridgeOptions (flags win). Pure: main.ts passes process.env and argv in.
+import type { BridgeOptions, BridgeToken } from './options.ts';
+
+type Kind = 'string' | 'int' | 'list' | 'tokens' | 'token';
+
+interface Setting {
+  readonly env: string;
+  readonly flag: string;
+  readonly option: keyof BridgeOptions;
+  readonly kind: Kind;
+  readonly help: string;
+}
+
+/** Every setting, in the order `--help` lists them. Defaults live in BRIDGE_DEFAULTS (options.ts). */
+export const SETTINGS: readonly Setting[] = Object.freeze([
+  { env: 'VALKEY_URL', flag: '--valkey-url', option: 'valkeyUrl', kind: 'string', help: 'redis:// or rediss:// URL (user, password, /db) [redis://127.0.0.1:6379]' },
+  { env: 'BRIDGE_HOST', flag: '--host', option: 'host', kind: 'string', help: 'interface to listen on [127.0.0.1]' },
+  { env: 'BRIDGE_PORT', flag: '--port', option: 'port', kind: 'int', help: 'port to listen on; 0 picks one [7379]' },
+  { env: 'BRIDGE_TOKEN', flag: '--token', option: 'tokens', kind: 'token', help: 'bearer token, at least 16 characters, every key' },
+  { env: 'BRIDGE_TOKENS', flag: '--tokens', option: 'tokens', kind: 'tokens', help: 'JSON array of {"token": "...", "prefix": "tenant-a:"}' },
+  { env: 'BRIDGE_EXTRA_COMMANDS', flag: '--extra-commands', option: 'extraCommands', kind: 'list', help: 'comma-separated extension commands (first argument is the key)' },
+  { env: 'BRIDGE_MAX_SESSIONS', flag: '--max-sessions', option: 'maxSessions', kind: 'int', help: 'concurrent sessions [10000]' },
+  { env: 'BRIDGE_MAX_FRAME_BYTES', flag: '--max-frame-bytes', option: 'maxFrameBytes', kind: 'int', help: 'largest client message [8388608]' },
+  { env: 'BRIDGE_MAX_INFLIGHT', flag: '--max-inflight', option: 'maxInflight', kind: 'int', help: 'unanswered commands per session [256]' },
+  { env: 'BRIDGE_MAX_BUFFERED_BYTES', flag: '--max-buffered-bytes', option: 'maxBufferedBytes', kind: 'int', help: 'unsent bytes per session before close 1008 [16777216]' },
+  { env: 'BRIDGE_MAX_TRACKED_KEYS', flag: '--max-tracked-keys', option: 'maxTrackedKeys', kind: 'int', help: 'tracked keys per session [10000]' },
+  { env: 'BRIDGE_VALKEY_PING_MS', flag: '--valkey-ping-ms', option: 'valkeyPingMs', kind: 'int', help: 'Valkey PING health-check interval [1000]' },
+  { env: 'BRIDGE_COMMAND_TIMEOUT_MS', flag: '--command-timeout-ms', option: 'commandTimeoutMs', kind: 'int', help: 'Valkey command timeout [5000]' },
+  { env: 'BRIDGE_HEARTBEAT_MS', flag: '--heartbeat-ms', option: 'heartbeatMs', kind: 'int', help: 'WebSocket ping interval [15000]' },
+  { env: 'BRIDGE_SHUTDOWN_GRACE_MS', flag: '--shutdown-grace-ms', option: 'shutdownGraceMs', kind: 'int', help: 'time for in-flight commands on shutdown [5000]' },
+  { env: 'BRIDGE_LOG_LEVEL', flag: '--log-level', option: 'logLevel', kind: 'string', help: 'debug, info, warn, error or silent [info]' },
+]);
+
+/** A setting could not be parsed. `setting` names it as the operator wrote it (env var and flag). */
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+  constructor(readonly setting: string, message: string) {
+    super(`${setting}: ${message}`);
+  }
+}
+
+/** "BRIDGE_PORT (--port)" for an option name, for messages about options that failed validation. */
+export function settingFor(option: string): string {
+  const matching = SETTINGS.filter((s) => s.option === option);
+  if (matching.length === 0) return option;
+  return matching.map((s) => `${s.env} (${s.flag})`).join(' / ');
+}
+
+export function usage(): string {
+  const rows = SETTINGS.map((s) => `  ${(s.flag + ' / ' + s.env).padEnd(54)} ${s.help}`);
+  return ['Usage: valkeyaside-bridge [flags]   (flags override environment variables)', '', ...rows, ''].join('\n');
+}
+
+/**
+ * Reads settings from `env`, then `argv` (flags win).
+ * @throws ConfigError naming the setting; token values never appear in messages.
+ */
+export function readConfig(env: Readonly<Record<string, string | undefined>>, argv: readonly string[]): { options: BridgeOptions; help: boolean } {
+  const raw = new Map<Setting, string>();
+  for (const setting of SETTINGS) {
+    const value = env[setting.env];
+    if (value !== undefined && value !== '') raw.set(setting, value);
+  }
+  let help = false;
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]!;
+    if (arg === '--help' || arg === '-h') {
+      help = true;
+      continue;
+    }
+    const eq = arg.indexOf('=');
+    const flag = eq === -1 ? arg : arg.slice(0, eq);
+    const setting = SETTINGS.find((s) => s.flag === flag);
+    if (!setting) throw new ConfigError(flag.startsWith('-') ? flag : 'arguments', `unknown flag or argument ${JSON.stringify(flag.slice(0, 40))}; see --help`);
+    let value: string | undefined = eq === -1 ? argv[++i] : arg.slice(eq + 1);
+    if (value === undefined) throw new ConfigError(flag, 'needs a value');
+    raw.set(setting, value);
+  }
+  const options: Record<string, unknown> = {};
+  const tokens: BridgeToken[] = [];
+  for (const [setting, value] of raw) {
+    const name = `${setting.env} (${setting.flag})`;
+    switch (setting.kind) {
+      case 'string':
+        options[setting.option] = value;
+        break;
+      case 'int':
+        if (!/^\d{1,15}$/.test(value.trim())) throw new ConfigError(name, `must be a non-negative integer, got ${JSON.stringify(value.slice(0, 40))}`);
+        options[setting.option] = Number(value.trim());
+        break;
+      case 'list':
+        options[setting.option] = value.split(',').map((s) => s.trim()).filter((s) => s !== '');
+        break;
+      case 'token':
+        tokens.push({ token: value });
+        break;
+      case 'tokens':
+        tokens.push(...parseTokens(name, value));
+        break;
+    }
+  }
+  if (tokens.length === 0 && !help) {
+    throw new ConfigError('BRIDGE_TOKEN (--token)', 'no token configured: set BRIDGE_TOKEN (at least 16 characters) or BRIDGE_TOKENS; the bridge refuses to run without one');
+  }
+  options.tokens = tokens;
+  return { options: options as unknown as BridgeOptions, help };
+}
+
+function parseTokens(name: string, value: string): BridgeToken[] {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(value);
+  } catch {
+    // JSON.parse messages quote the input, which holds secrets: report only the shape expected.
+    throw new ConfigError(name, 'must be valid JSON: an array of {"token": "...", "prefix": "..."} objects');
+  }
+  if (!Array.isArray(parsed) || parsed.length === 0) throw new ConfigError(name, 'must be a non-empty JSON array of {"token", "prefix"} objects');
+  return parsed.map((entry: unknown, i: number) => {
+    if (typeof entry !== 'object' || entry === null || Array.isArray(entry)) throw new ConfigError(name, `entry ${i} must be an object {"token", "prefix"}`);
+    const extra = Object.keys(entry).filter((k) => k !== 'token' && k !== 'prefix');
+    if (extra.length > 0) throw new ConfigError(name, `entry ${i} has unknown field ${JSON.stringify(extra[0]!.slice(0, 40))}`);
+    return entry as BridgeToken;
+  });
+}

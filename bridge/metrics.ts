@@ -1,0 +1,75 @@
+// Prometheus metrics of one bridge, on its own prom-client Registry (never the global one, so that several bridges
+// can live in one process), with the default process metrics. Labels are bounded: command names from the allowlist
+// (else OTHER) and a fixed set of error kinds.
+import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
+
+export type ErrorKind =
+  | 'auth'
+  | 'session_limit'
+  | 'not_allowed'
+  | 'arity'
+  | 'syntax'
+  | 'noperm'
+  | 'noscript'
+  | 'unavailable'
+  | 'timeout'
+  | 'valkey'
+  | 'protocol'
+  | 'too_big'
+  | 'slow_reader'
+  | 'heartbeat'
+  | 'internal';
+
+/** Values read on each scrape. */
+export interface MetricsSources {
+  sessions(): number;
+  trackedPairs(): number;
+  epoch(): number;
+  pendingReads(): number;
+}
+
+export class BridgeMetrics {
+  readonly registry = new Registry();
+  readonly commands: Counter<'command'>;
+  readonly errors: Counter<'kind'>;
+  readonly invalidationsReceived: Counter;
+  readonly invalidationsDelivered: Counter;
+  readonly epochs: Counter;
+  readonly frameBytesIn: Counter;
+  readonly frameBytesOut: Counter;
+
+  constructor(sources: MetricsSources) {
+    const registers = [this.registry];
+    collectDefaultMetrics({ register: this.registry });
+    const gauge = (name: string, help: string, read: () => number) =>
+      new Gauge({ name, help, registers, collect() { this.set(read()); } });
+    gauge('bridge_sessions', 'Open WebSocket sessions.', () => sources.sessions());
+    gauge('bridge_tracked_pairs', 'Registered (key, session) pairs awaiting an invalidation.', () => sources.trackedPairs());
+    gauge('bridge_epoch', 'Current tracking epoch (bumped whenever a tracked Valkey connection is lost).', () => sources.epoch());
+    gauge('bridge_pending_tracked_reads', 'TRACKED.GET reads sent and not yet written to their session.', () => sources.pendingReads());
+    this.commands = new Counter({ name: 'bridge_commands_total', help: 'Commands received, by name.', labelNames: ['command'], registers });
+    this.errors = new Counter({ name: 'bridge_errors_total', help: 'Errors by kind (refusals, Valkey errors, closes).', labelNames: ['kind'], registers });
+    this.invalidationsReceived = new Counter({
+      name: 'bridge_invalidations_received_total', help: 'Invalidation messages received from Valkey (null flushes included).', registers,
+    });
+    this.invalidationsDelivered = new Counter({
+      name: 'bridge_invalidations_delivered_total', help: 'Keys pushed to sessions (a null push counts as one).', registers,
+    });
+    this.epochs = new Counter({ name: 'bridge_epochs_total', help: 'Tracked Valkey connections lost (new epochs).', registers });
+    this.frameBytesIn = new Counter({ name: 'bridge_frame_bytes_in_total', help: 'WebSocket message bytes received from clients.', registers });
+    this.frameBytesOut = new Counter({ name: 'bridge_frame_bytes_out_total', help: 'WebSocket message bytes sent to clients.', registers });
+  }
+
+  error(kind: ErrorKind): void {
+    this.errors.inc({ kind });
+  }
+
+  /** Prometheus text exposition. */
+  text(): Promise<string> {
+    return this.registry.metrics();
+  }
+
+  get contentType(): string {
+    return this.registry.contentType;
+  }
+}

@@ -1,0 +1,260 @@
+// The bridge's options: one type, one frozen defaults object, one resolve function that validates everything once
+// (naming the option and the value) and returns a read-only result. Tokens are kept only as SHA-256 digests.
+import { createHash } from 'node:crypto';
+import { LOG_LEVELS, type LogLevel, type LogSink } from './log.ts';
+
+/** One accepted bearer token, optionally restricted to keys that start with `prefix` (compared as UTF-8 bytes). */
+export interface BridgeToken {
+  /** The secret, at least 16 visible ASCII characters. */
+  readonly token: string;
+  /** Key prefix this token may touch (plus `valkeyid:` markers, see docs/protocol.md). Absent: every key. */
+  readonly prefix?: string;
+}
+
+/** Options of {@link createBridge}. Every bound has a finite default. */
+export interface BridgeOptions {
+  /** Tokens clients present as `Authorization: Bearer <token>`. Required, at least one. */
+  tokens: readonly BridgeToken[];
+  /** `redis://` or `rediss://` URL with optional user, password and `/db`. Default `redis://127.0.0.1:6379`. */
+  valkeyUrl?: string;
+  /** Interface to listen on. Default `127.0.0.1`. */
+  host?: string;
+  /** TCP port to listen on; 0 picks a free one (see `Bridge.port`). Default 7379. */
+  port?: number;
+  /** Operator extension commands (names, case-insensitive); each takes its first argument as its only key. Default none. */
+  extraCommands?: readonly string[];
+  /** Concurrent WebSocket sessions; more get 503 before the upgrade. Default 10000. */
+  maxSessions?: number;
+  /** Largest client WebSocket message in bytes; larger closes the session with 1009. Default 8 MiB. */
+  maxFrameBytes?: number;
+  /** Commands per session accepted but not yet answered; past it the session's socket is paused. Default 256. */
+  maxInflight?: number;
+  /** Bytes queued towards one client before the session is closed with 1008. Default 16 MiB. */
+  maxBufferedBytes?: number;
+  /** Keys one session may have registered for invalidation; the oldest are evicted (with a push). Default 10000. */
+  maxTrackedKeys?: number;
+  /** Interval of the PING health check on the Valkey connections, in ms; a missed reply destroys the socket. Default 1000. */
+  valkeyPingMs?: number;
+  /** How long a command may wait for Valkey, in ms, before `-TIMEOUT`. Default 5000. */
+  commandTimeoutMs?: number;
+  /** Interval of WebSocket pings to clients, in ms; no pong by the next one terminates the session. Default 15000. */
+  heartbeatMs?: number;
+  /** On close, how long in-flight commands may finish before sessions are closed with 1001, in ms. Default 5000. */
+  shutdownGraceMs?: number;
+  /** Minimum level written. Default `info`. */
+  logLevel?: LogLevel;
+  /** Where log lines go. Default: process.stderr. */
+  logSink?: LogSink;
+  /** @internal Tests only: a different URL for the invalidation subscriber (e.g. to bypass a fault proxy). */
+  subscriberUrl?: string;
+}
+
+export const BRIDGE_DEFAULTS = Object.freeze({
+  valkeyUrl: 'redis://127.0.0.1:6379',
+  host: '127.0.0.1',
+  port: 7379,
+  extraCommands: Object.freeze([]) as readonly string[],
+  maxSessions: 10_000,
+  maxFrameBytes: 8 * 1024 * 1024,
+  maxInflight: 256,
+  maxBufferedBytes: 16 * 1024 * 1024,
+  maxTrackedKeys: 10_000,
+  valkeyPingMs: 1_000,
+  commandTimeoutMs: 5_000,
+  heartbeatMs: 15_000,
+  shutdownGraceMs: 5_000,
+  logLevel: 'info' as LogLevel,
+});
+
+/** Where and how to reach Valkey, parsed from a URL. `display` has the password removed, for logs. */
+export interface ValkeyEndpoint {
+  readonly host: string;
+  readonly port: number;
+  readonly username: string | undefined;
+  readonly password: string | undefined;
+  readonly db: number;
+  readonly tls: boolean;
+  readonly display: string;
+}
+
+/** A token ready for constant-time comparison: only its SHA-256 digest is kept. */
+export interface ResolvedToken {
+  readonly digest: Buffer;
+  /** UTF-8 bytes of the prefix, or null for unrestricted. */
+  readonly prefix: Uint8Array | null;
+  /** `token#<n>` (1-based position), safe to log. */
+  readonly label: string;
+}
+
+export type ResolvedBridgeOptions = Readonly<{
+  tokens: readonly ResolvedToken[];
+  valkey: ValkeyEndpoint;
+  subscriber: ValkeyEndpoint;
+  host: string;
+  port: number;
+  extraCommands: readonly string[];
+  maxSessions: number;
+  maxFrameBytes: number;
+  maxInflight: number;
+  maxBufferedBytes: number;
+  maxTrackedKeys: number;
+  valkeyPingMs: number;
+  commandTimeoutMs: number;
+  heartbeatMs: number;
+  shutdownGraceMs: number;
+  logLevel: LogLevel;
+  logSink: LogSink | undefined;
+}>;
+
+/** An option error carries the option's name so that the CLI can name the setting that set it. */
+export type OptionError = (TypeError | RangeError) & { option: string };
+
+function fail(kind: 'type' | 'range', option: string, message: string): never {
+  const err = (kind === 'type' ? new TypeError(message) : new RangeError(message)) as OptionError;
+  err.option = option;
+  throw err;
+}
+
+const MIN_TOKEN_CHARS = 16;
+const MAX_TOKEN_CHARS = 4096;
+/** Extension names that would break the shared data connection (state, blocking, subscriber mode) or its security. */
+const FORBIDDEN_EXTENSIONS = new Set([
+  'MULTI', 'EXEC', 'DISCARD', 'WATCH', 'UNWATCH', 'SUBSCRIBE', 'PSUBSCRIBE', 'SSUBSCRIBE', 'UNSUBSCRIBE',
+  'PUNSUBSCRIBE', 'SUNSUBSCRIBE', 'MONITOR', 'CLIENT', 'RESET', 'QUIT', 'SELECT', 'HELLO', 'AUTH', 'SWAPDB',
+  'BLPOP', 'BRPOP', 'BLMOVE', 'BRPOPLPUSH', 'BZPOPMIN', 'BZPOPMAX', 'BLMPOP', 'BZMPOP', 'XREAD', 'XREADGROUP',
+  'WAIT', 'WAITAOF', 'FLUSHALL', 'FLUSHDB', 'SHUTDOWN', 'DEBUG', 'CONFIG', 'ACL', 'SCRIPT', 'FUNCTION', 'EVAL',
+  'EVALSHA', 'EVAL_RO', 'EVALSHA_RO', 'FCALL', 'FCALL_RO', 'KEYS', 'SCAN', 'MIGRATE', 'REPLICAOF', 'SLAVEOF',
+  'SYNC', 'PSYNC', 'MODULE', 'READONLY', 'READWRITE', 'CLUSTER',
+]);
+const BUILT_IN = new Set(['PING', 'TRACKED.GET', 'GET', 'PTTL', 'EXISTS', 'SET', 'DEL']);
+
+function int(option: string, value: unknown, min: number, max: number): number {
+  if (typeof value !== 'number' || !Number.isInteger(value)) {
+    fail('type', option, `${option} must be an integer, got ${describe(value)}`);
+  }
+  if (value < min || value > max) fail('range', option, `${option} must be between ${min} and ${max}, got ${value}`);
+  return value;
+}
+
+function describe(value: unknown): string {
+  if (typeof value === 'string') return JSON.stringify(value.length > 60 ? value.slice(0, 60) + '…' : value);
+  if (typeof value === 'number' || typeof value === 'boolean' || value === null || value === undefined) return String(value);
+  return Array.isArray(value) ? 'an array' : `a ${typeof value}`;
+}
+
+/**
+ * Parses a `redis://` / `rediss://` URL. The password never appears in errors or in `display`.
+ * @throws TypeError / RangeError naming `option`.
+ */
+export function parseValkeyUrl(option: string, url: unknown): ValkeyEndpoint {
+  if (typeof url !== 'string') fail('type', option, `${option} must be a string, got ${describe(url)}`);
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    fail('range', option, `${option} must be a redis:// or rediss:// URL, got a string that is not a URL`);
+  }
+  const shown = `${parsed.protocol}//${parsed.hostname}${parsed.port ? ':' + parsed.port : ''}${parsed.pathname}`;
+  if (parsed.protocol !== 'redis:' && parsed.protocol !== 'rediss:') {
+    fail('range', option, `${option} must use redis:// or rediss://, got ${JSON.stringify(shown)}`);
+  }
+  const host = parsed.hostname.replace(/^\[(.*)\]$/, '$1');
+  if (!host) fail('range', option, `${option} has no host: ${JSON.stringify(shown)}`);
+  const port = parsed.port ? Number(parsed.port) : 6379;
+  const path = parsed.pathname.replace(/^\//, '');
+  if (path !== '' && !/^\d{1,5}$/.test(path)) {
+    fail('range', option, `${option} path must be a database number like /0, got ${JSON.stringify(shown)}`);
+  }
+  if (parsed.search || parsed.hash) fail('range', option, `${option} must not have a query or fragment`);
+  return Object.freeze({
+    host,
+    port,
+    username: parsed.username ? decodeURIComponent(parsed.username) : undefined,
+    password: parsed.password ? decodeURIComponent(parsed.password) : undefined,
+    db: path === '' ? 0 : Number(path),
+    tls: parsed.protocol === 'rediss:',
+    display: shown,
+  });
+}
+
+function resolveTokens(value: unknown): ResolvedToken[] {
+  if (!Array.isArray(value) || value.length === 0) {
+    fail('type', 'tokens', `tokens must be a non-empty array of {token, prefix?}, got ${describe(value)}; the bridge refuses to run without a token`);
+  }
+  const seen = new Set<string>();
+  return value.map((entry: unknown, i: number): ResolvedToken => {
+    const name = `tokens[${i}]`;
+    if (typeof entry !== 'object' || entry === null) fail('type', 'tokens', `${name} must be an object {token, prefix?}, got ${describe(entry)}`);
+    const { token, prefix } = entry as { token?: unknown; prefix?: unknown };
+    // Never echo a token: report its length only.
+    if (typeof token !== 'string') fail('type', 'tokens', `${name}.token must be a string, got ${describe(typeof token)}`);
+    if (token.length < MIN_TOKEN_CHARS || token.length > MAX_TOKEN_CHARS) {
+      fail('range', 'tokens', `${name}.token must be ${MIN_TOKEN_CHARS} to ${MAX_TOKEN_CHARS} characters, got ${token.length}`);
+    }
+    if (!/^[\x21-\x7e]+$/.test(token)) fail('range', 'tokens', `${name}.token must be visible ASCII without spaces`);
+    if (seen.has(token)) fail('range', 'tokens', `${name}.token repeats an earlier token`);
+    seen.add(token);
+    if (prefix !== undefined && (typeof prefix !== 'string' || prefix.length === 0)) {
+      fail('type', 'tokens', `${name}.prefix must be a non-empty string when given, got ${describe(prefix)}`);
+    }
+    return Object.freeze({
+      digest: createHash('sha256').update(token).digest(),
+      prefix: prefix === undefined ? null : new Uint8Array(Buffer.from(prefix, 'utf8')),
+      label: `token#${i + 1}`,
+    });
+  });
+}
+
+function resolveExtraCommands(value: unknown): readonly string[] {
+  if (!Array.isArray(value)) fail('type', 'extraCommands', `extraCommands must be an array of command names, got ${describe(value)}`);
+  const names = new Set<string>();
+  for (const raw of value) {
+    if (typeof raw !== 'string' || !/^[A-Za-z][A-Za-z0-9_.|-]{0,63}$/.test(raw)) {
+      fail('range', 'extraCommands', `extraCommands entries must be command names like HSET, got ${describe(raw)}`);
+    }
+    const name = raw.toUpperCase();
+    if (FORBIDDEN_EXTENSIONS.has(name)) {
+      fail('range', 'extraCommands', `extraCommands must not include ${name}: it would break or escape the bridge's shared connection`);
+    }
+    if (BUILT_IN.has(name)) fail('range', 'extraCommands', `extraCommands must not repeat the built-in command ${name}`);
+    names.add(name);
+  }
+  return Object.freeze([...names]);
+}
+
+/**
+ * Validates `options` against {@link BRIDGE_DEFAULTS}.
+ * @throws TypeError / RangeError (with `.option`) naming the option and the value received.
+ */
+export function resolveBridgeOptions(options: BridgeOptions): ResolvedBridgeOptions {
+  if (typeof options !== 'object' || options === null) fail('type', 'options', `options must be an object, got ${describe(options)}`);
+  const d = BRIDGE_DEFAULTS;
+  const valkey = parseValkeyUrl('valkeyUrl', options.valkeyUrl ?? d.valkeyUrl);
+  const host = options.host ?? d.host;
+  if (typeof host !== 'string' || host.length === 0) fail('type', 'host', `host must be a non-empty string, got ${describe(host)}`);
+  const maxFrameBytes = int('maxFrameBytes', options.maxFrameBytes ?? d.maxFrameBytes, 64, 512 * 1024 * 1024);
+  const logLevel = options.logLevel ?? d.logLevel;
+  if (!LOG_LEVELS.includes(logLevel)) fail('range', 'logLevel', `logLevel must be one of ${LOG_LEVELS.join(', ')}, got ${describe(logLevel)}`);
+  if (options.logSink !== undefined && typeof options.logSink !== 'function') {
+    fail('type', 'logSink', `logSink must be a function, got ${describe(options.logSink)}`);
+  }
+  return Object.freeze({
+    tokens: Object.freeze(resolveTokens(options.tokens)),
+    valkey,
+    subscriber: options.subscriberUrl === undefined ? valkey : parseValkeyUrl('subscriberUrl', options.subscriberUrl),
+    host,
+    port: int('port', options.port ?? d.port, 0, 65_535),
+    extraCommands: resolveExtraCommands(options.extraCommands ?? d.extraCommands),
+    maxSessions: int('maxSessions', options.maxSessions ?? d.maxSessions, 1, 1_000_000),
+    maxFrameBytes,
+    maxInflight: int('maxInflight', options.maxInflight ?? d.maxInflight, 1, 100_000),
+    maxBufferedBytes: int('maxBufferedBytes', options.maxBufferedBytes ?? d.maxBufferedBytes, 1024, 1024 * 1024 * 1024),
+    maxTrackedKeys: int('maxTrackedKeys', options.maxTrackedKeys ?? d.maxTrackedKeys, 1, 10_000_000),
+    valkeyPingMs: int('valkeyPingMs', options.valkeyPingMs ?? d.valkeyPingMs, 10, 600_000),
+    commandTimeoutMs: int('commandTimeoutMs', options.commandTimeoutMs ?? d.commandTimeoutMs, 10, 600_000),
+    heartbeatMs: int('heartbeatMs', options.heartbeatMs ?? d.heartbeatMs, 10, 3_600_000),
+    shutdownGraceMs: int('shutdownGraceMs', options.shutdownGraceMs ?? d.shutdownGraceMs, 0, 600_000),
+    logLevel,
+    logSink: options.logSink,
+  });
+}

@@ -1,0 +1,56 @@
+// Pending-read tokens, the "caching in progress" placeholders of Valkey's client-side caching docs: one per
+// TRACKED.GET, registered BEFORE the read is sent and released when its reply is written. Anything that could make
+// the read stale while it is in flight poisons it.
+
+/** A tracked read in flight. A poisoned, untracked or old-epoch read is never cacheable. */
+export interface PendingRead {
+  /** The key as a latin1 string (injective for bytes). */
+  readonly key: string;
+  /** The epoch the read was sent in. */
+  readonly epoch: number;
+  /** Tracking was established for that epoch when the read was sent. */
+  readonly tracked: boolean;
+  poisoned: boolean;
+}
+
+export class PendingReads {
+  private readonly byKey = new Map<string, Set<PendingRead>>();
+  private count = 0;
+
+  /** Reads registered and not yet released. */
+  get size(): number {
+    return this.count;
+  }
+
+  begin(key: string, epoch: number, tracked: boolean): PendingRead {
+    const token: PendingRead = { key, epoch, tracked, poisoned: false };
+    let set = this.byKey.get(key);
+    if (!set) {
+      set = new Set();
+      this.byKey.set(key, set);
+    }
+    set.add(token);
+    this.count++;
+    return token;
+  }
+
+  end(token: PendingRead): void {
+    const set = this.byKey.get(token.key);
+    if (!set?.delete(token)) return;
+    this.count--;
+    if (set.size === 0) this.byKey.delete(token.key);
+  }
+
+  /** An invalidation (or a write through the bridge) for `keys`. */
+  poison(keys: Iterable<string>): void {
+    for (const key of keys) {
+      const set = this.byKey.get(key);
+      if (set) for (const token of set) token.poisoned = true;
+    }
+  }
+
+  /** A flush or a lost connection: every read in flight may be stale. */
+  poisonAll(): void {
+    for (const set of this.byKey.values()) for (const token of set) token.poisoned = true;
+  }
+}

@@ -1,0 +1,304 @@
+// One client WebSocket session: decodes pipelined RESP commands, runs them through the allowlist on the tracked
+// connection, and writes replies in command order with invalidation pushes interleaved. Cacheability of a
+// TRACKED.GET is decided when its reply is written, not when Valkey answered (docs/bridge.md, "Race safety").
+import type { RawData, WebSocket } from 'ws';
+import { ProtocolError } from '../shared/errors.ts';
+import { INVALIDATE, CLOSE_CODES } from '../shared/protocol.ts';
+import { RespDecoder, encodeValues } from '../shared/resp/index.ts';
+import { RespErrorReply, RespPush, type RespValue } from '../shared/resp/types.ts';
+import type { Allowlist } from './allowlist.ts';
+import { CommandRunner, readySlot, type Slot } from './command-runner.ts';
+import type { Logger } from './log.ts';
+import type { BridgeMetrics, ErrorKind } from './metrics.ts';
+import type { ResolvedBridgeOptions, ResolvedToken } from './options.ts';
+import type { KeyPushRouter, PushTarget } from './push-router.ts';
+import type { Tracker } from './tracker.ts';
+import { WorkQueue } from './work-queue.ts';
+
+export interface SessionContext {
+  readonly options: ResolvedBridgeOptions;
+  readonly allowlist: Allowlist;
+  readonly tracker: Tracker;
+  readonly router: KeyPushRouter<Session>;
+  readonly metrics: BridgeMetrics;
+  readonly log: Logger;
+  /** Called once, when the WebSocket has closed. */
+  readonly onClosed: (session: Session) => void;
+}
+
+/** A command accepted from the client: a decoded value, or a reply the bridge already knows (a text frame). */
+type Work = { command: RespValue } | { reply: RespErrorReply; kind: ErrorKind };
+
+const INVALIDATE_BYTES = new TextEncoder().encode(INVALIDATE);
+const TEXT_FRAME = 'ERR protocol: text frames are not supported; send RESP in binary frames';
+let nextId = 1;
+
+export class Session implements PushTarget {
+  readonly id = nextId++;
+  /** Set false by the heartbeat when it pings; a pong sets it back. */
+  alive = true;
+  private readonly decoder: RespDecoder;
+  private readonly runner: CommandRunner;
+  private readonly backlog = new WorkQueue<Work>();
+  private readonly slots: Slot[] = [];
+  private pushKeys = new Set<string>();
+  private pushAll = false;
+  private pushScheduled = false;
+  private paused = false;
+  /** No more input is taken (protocol error or shutdown); set with the close to send once the slots drain. */
+  private stopping: { code: number; reason: string } | null = null;
+  private closed = false;
+  private processing = false;
+  private drainWaiters: Array<() => void> = [];
+
+  constructor(
+    private readonly ws: WebSocket,
+    private readonly token: ResolvedToken,
+    private readonly ctx: SessionContext,
+  ) {
+    this.decoder = new RespDecoder({ maxBulkBytes: ctx.options.maxFrameBytes, maxDepth: 8 });
+    this.runner = new CommandRunner(
+      { ...ctx, commandTimeoutMs: ctx.options.commandTimeoutMs },
+      token.prefix,
+      this.id,
+      () => this.guard(() => this.process()),
+    );
+    ws.on('message', (data: RawData, isBinary: boolean) => this.guard(() => this.onMessage(data, isBinary)));
+    ws.on('pong', () => { this.alive = true; });
+    ws.on('error', (err: Error) => {
+      // ws closes the session itself: 1009 over maxPayload, 1002/1007 for WebSocket-level violations.
+      const code = (err as { code?: string }).code;
+      if (code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH') ctx.metrics.error('too_big');
+      else if (code?.startsWith('WS_ERR_')) ctx.metrics.error('protocol');
+      ctx.log.debug('session socket error', { session: this.id, error: err });
+    });
+    ws.on('close', (code: number) => this.guard(() => this.onClose(code)));
+  }
+
+  get isPaused(): boolean {
+    return this.paused;
+  }
+
+  queuePush(keys: readonly string[] | null, immediate: boolean): void {
+    if (this.closed) return;
+    if (keys === null) {
+      this.pushAll = true;
+      this.pushKeys.clear();
+    } else if (!this.pushAll) {
+      for (const key of keys) this.pushKeys.add(key);
+    }
+    if (immediate) {
+      this.guard(() => this.flushPushes());
+    } else if (!this.pushScheduled) {
+      this.pushScheduled = true;
+      setImmediate(() => {
+        this.pushScheduled = false;
+        this.guard(() => this.flushPushes());
+      });
+    }
+  }
+
+  /** Heartbeat tick: terminate when the previous ping got no pong, else ping again. */
+  heartbeat(): void {
+    if (this.closed) return;
+    if (!this.alive) {
+      this.ctx.metrics.error('heartbeat');
+      this.ctx.log.info('session missed a heartbeat; terminating', { session: this.id });
+      this.ws.terminate();
+      return;
+    }
+    this.alive = false;
+    try {
+      this.ws.ping();
+    } catch {
+      // Closing already.
+    }
+  }
+
+  /**
+   * Shutdown: take no more input, let dispatched commands finish (until `deadline`, epoch ms), then close with
+   * 1001. Resolves when the close has been started.
+   */
+  async shutdown(deadline: number): Promise<void> {
+    if (this.closed) return;
+    this.stopping ??= { code: CLOSE_CODES.GOING_AWAY, reason: 'bridge shutting down' };
+    this.backlog.clear();
+    this.setPaused(true);
+    if (this.slots.length > 0) {
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, Math.max(0, deadline - Date.now()));
+        this.drainWaiters.push(() => { clearTimeout(timer); resolve(); });
+      });
+    }
+    this.closeWith(CLOSE_CODES.GOING_AWAY, 'bridge shutting down');
+  }
+
+  /** Kills the socket without a close handshake. */
+  terminate(): void {
+    this.ws.terminate();
+  }
+
+  private onMessage(data: RawData, isBinary: boolean): void {
+    if (this.stopping || this.closed) return;
+    const chunk = Array.isArray(data) ? Buffer.concat(data) : Buffer.isBuffer(data) ? data : Buffer.from(data);
+    this.ctx.metrics.frameBytesIn.inc(chunk.length);
+    if (!isBinary) {
+      this.backlog.push({ reply: new RespErrorReply(TEXT_FRAME), kind: 'protocol' });
+      this.process();
+      return;
+    }
+    let values: RespValue[];
+    try {
+      values = this.decoder.feed(chunk);
+      if (this.decoder.bufferedBytes > 0) {
+        throw new ProtocolError('ERR_RESP_INCOMPLETE', 'a message must hold complete commands; a command never spans two messages');
+      }
+    } catch (err) {
+      if (!(err instanceof ProtocolError)) throw err;
+      this.protocolFailure(err);
+      return;
+    }
+    for (const command of values) this.backlog.push({ command });
+    this.process();
+  }
+
+  /** Malformed RESP: commands already dispatched are answered, then the error reply, then close (1002 or 1009). */
+  private protocolFailure(err: ProtocolError): void {
+    this.ctx.metrics.error(err.closeCode === CLOSE_CODES.MESSAGE_TOO_BIG ? 'too_big' : 'protocol');
+    this.ctx.log.info('session sent malformed RESP; closing', { session: this.id, code: err.code });
+    this.backlog.clear();
+    this.stopping = { code: err.closeCode, reason: 'malformed RESP' };
+    this.setPaused(true);
+    this.slots.push(readySlot(new RespErrorReply(`ERR protocol: ${err.message.replace(/[\r\n]+/g, ' ')}`)));
+    this.process();
+  }
+
+  /** Dispatches from the backlog while slots are free and writes every reply that is ready, in order. */
+  private process(): void {
+    if (this.processing || this.closed) return;
+    this.processing = true;
+    try {
+      for (;;) {
+        let progress = false;
+        while (!this.stopping && this.backlog.length > 0 && this.slots.length < this.ctx.options.maxInflight) {
+          this.dispatch(this.backlog.shift()!);
+          progress = true;
+        }
+        if (this.writeReady() > 0) progress = true;
+        if (!progress || this.closed) break;
+      }
+    } finally {
+      this.processing = false;
+    }
+    if (this.closed) return;
+    // TCP backpressure: stop reading while commands wait for a slot.
+    this.setPaused(this.backlog.length > 0 || (this.stopping !== null && this.ws.readyState === this.ws.OPEN));
+    if (this.slots.length === 0) {
+      if (this.stopping) this.closeWith(this.stopping.code, this.stopping.reason);
+      for (const wake of this.drainWaiters.splice(0)) wake();
+    }
+  }
+
+  private dispatch(work: Work): void {
+    if ('reply' in work) {
+      this.ctx.metrics.error(work.kind);
+      this.slots.push(readySlot(work.reply));
+    } else {
+      this.slots.push(this.runner.start(work.command));
+    }
+  }
+
+  /** Writes the ready prefix of the slots (pending pushes first) as one frame. Returns the number of replies. */
+  private writeReady(): number {
+    const out: RespValue[] = [];
+    const push = this.takePush();
+    if (push) out.push(push);
+    let replies = 0;
+    while (this.slots.length > 0 && this.slots[0]!.ready) {
+      out.push(this.runner.finish(this.slots.shift()!, this));
+      replies++;
+    }
+    const evicted = this.takePush();
+    if (evicted) out.push(evicted);
+    if (out.length > 0) this.send(out);
+    return replies;
+  }
+
+  private takePush(): RespPush | null {
+    if (this.pushAll) {
+      this.pushAll = false;
+      this.ctx.metrics.invalidationsDelivered.inc();
+      return new RespPush([INVALIDATE_BYTES, null]);
+    }
+    if (this.pushKeys.size === 0) return null;
+    const keys = [...this.pushKeys].map((key) => Buffer.from(key, 'latin1'));
+    this.pushKeys.clear();
+    this.ctx.metrics.invalidationsDelivered.inc(keys.length);
+    return new RespPush([INVALIDATE_BYTES, keys]);
+  }
+
+  private flushPushes(): void {
+    const push = this.takePush();
+    if (push) this.send([push]);
+  }
+
+  private send(values: RespValue[]): void {
+    if (this.closed || this.ws.readyState !== this.ws.OPEN) return;
+    if (this.ws.bufferedAmount > this.ctx.options.maxBufferedBytes) {
+      this.ctx.metrics.error('slow_reader');
+      this.ctx.log.info('session is not reading its replies; closing', { session: this.id });
+      this.closeWith(CLOSE_CODES.POLICY_VIOLATION, 'outbound buffer over maxBufferedBytes');
+      return;
+    }
+    const bytes = encodeValues(values);
+    this.ctx.metrics.frameBytesOut.inc(bytes.length);
+    this.ws.send(bytes, { binary: true });
+  }
+
+  private setPaused(paused: boolean): void {
+    if (paused === this.paused || this.closed) return;
+    this.paused = paused;
+    if (paused) this.ws.pause();
+    else this.ws.resume();
+  }
+
+  private closeWith(code: number, reason: string): void {
+    if (this.closed) return;
+    this.stopping ??= { code, reason };
+    if (this.ws.readyState !== this.ws.OPEN) return;
+    // Read again so that the peer's close frame is seen; input is ignored once stopping.
+    this.paused = false;
+    this.ws.resume();
+    this.ws.close(code, reason);
+  }
+
+  private onClose(code: number): void {
+    if (this.closed) return;
+    this.closed = true;
+    for (const slot of this.slots) this.runner.release(slot);
+    this.slots.length = 0;
+    this.backlog.clear();
+    this.pushKeys.clear();
+    this.ctx.router.removeSession(this);
+    for (const wake of this.drainWaiters.splice(0)) wake();
+    this.ctx.log.debug('session closed', { session: this.id, code });
+    this.ctx.onClosed(this);
+  }
+
+  /** Nothing a client sends may crash the process: an unexpected error closes this session with 1011. */
+  private guard(fn: () => void): void {
+    try {
+      fn();
+    } catch (err) {
+      this.ctx.metrics.error('internal');
+      this.ctx.log.error('session failed; closing with 1011', { session: this.id, error: err as Error });
+      this.stopping = { code: CLOSE_CODES.INTERNAL_ERROR, reason: 'internal error' };
+      try {
+        if (this.ws.readyState === this.ws.OPEN) this.closeWith(CLOSE_CODES.INTERNAL_ERROR, 'internal error');
+        else this.ws.terminate();
+      } catch {
+        this.ws.terminate();
+      }
+    }
+  }
+}
