@@ -1,0 +1,83 @@
+import { describe, expect, it } from 'vitest';
+import {
+  COORDINATOR_DEFAULTS, bridgeHttpUrl, resolveCacheAsideOptions, resolveCoordinatorSettings,
+} from '../../worker/options.ts';
+
+const base = { BRIDGE_URL: 'wss://bridge.example.com/resp', BRIDGE_TOKEN: 'secret-token' };
+
+describe('worker options: coordinator env vars', () => {
+  it('applies the defaults', () => {
+    const settings = resolveCoordinatorSettings(base);
+    expect(settings).toMatchObject({
+      bridgeUrl: 'https://bridge.example.com/resp',
+      bridgeToken: 'secret-token',
+      clientTtlMs: 10_000,
+      useLuaLock: false,
+      maxEntries: COORDINATOR_DEFAULTS.maxEntries,
+      maxBytes: COORDINATOR_DEFAULTS.maxBytes,
+      localTtlCapMs: Infinity,
+      idleMs: COORDINATOR_DEFAULTS.idleMs,
+    });
+    expect(Object.isFrozen(settings)).toBe(true);
+  });
+
+  it('reads every VALKEYASIDE_* variable', () => {
+    const settings = resolveCoordinatorSettings({
+      ...base,
+      VALKEYASIDE_CLIENT_TTL_MS: '2000',
+      VALKEYASIDE_USE_LUA_LOCK: 'true',
+      VALKEYASIDE_MAX_ENTRIES: '5',
+      VALKEYASIDE_MAX_BYTES: '1024',
+      VALKEYASIDE_LOCAL_TTL_CAP_MS: '300',
+      VALKEYASIDE_IDLE_MS: '50',
+      VALKEYASIDE_CONNECT_TIMEOUT_MS: '700',
+      VALKEYASIDE_MAX_PENDING_GETS: '9',
+      VALKEYASIDE_REPLY_TIMEOUT_MS: '1500',
+    });
+    expect(settings).toMatchObject({
+      clientTtlMs: 2_000, useLuaLock: true, maxEntries: 5, maxBytes: 1024, localTtlCapMs: 300, idleMs: 50,
+      connectTimeoutMs: 700, maxPendingGets: 9, replyTimeoutMs: 1_500,
+    });
+  });
+
+  it('converts ws/wss to http/https and adds /resp to a bare host', () => {
+    expect(bridgeHttpUrl('ws://127.0.0.1:7379/resp')).toBe('http://127.0.0.1:7379/resp');
+    expect(bridgeHttpUrl('wss://bridge.example.com')).toBe('https://bridge.example.com/resp');
+    expect(bridgeHttpUrl('http://127.0.0.1:7379')).toBe('http://127.0.0.1:7379/resp');
+    expect(bridgeHttpUrl('https://b.example.com/custom/path')).toBe('https://b.example.com/custom/path');
+  });
+
+  it('names the variable and the value it rejects', () => {
+    expect(() => resolveCoordinatorSettings({ BRIDGE_TOKEN: 't' })).toThrow(new TypeError(
+      'BRIDGE_URL is not set: bind it as a var, e.g. BRIDGE_URL = "wss://bridge.example.com/resp"'));
+    expect(() => resolveCoordinatorSettings({ ...base, BRIDGE_URL: 'redis://x:6379' })).toThrow(new TypeError(
+      'BRIDGE_URL must start with ws://, wss://, http:// or https://; got "redis://x:6379"'));
+    expect(() => resolveCoordinatorSettings({ ...base, BRIDGE_URL: 'not a url' })).toThrow('BRIDGE_URL is not a URL; got "not a url"');
+    expect(() => resolveCoordinatorSettings({ BRIDGE_URL: base.BRIDGE_URL })).toThrow(/^BRIDGE_TOKEN is not set/);
+    expect(() => resolveCoordinatorSettings({ ...base, VALKEYASIDE_CLIENT_TTL_MS: 'ten' })).toThrow(new RangeError(
+      'VALKEYASIDE_CLIENT_TTL_MS must be an integer from 100 to 2147483647; got "ten"'));
+    expect(() => resolveCoordinatorSettings({ ...base, VALKEYASIDE_IDLE_MS: '-1' })).toThrow(RangeError);
+    expect(() => resolveCoordinatorSettings({ ...base, VALKEYASIDE_MAX_ENTRIES: '1.5' })).toThrow(RangeError);
+    expect(() => resolveCoordinatorSettings({ ...base, VALKEYASIDE_LOCAL_TTL_CAP_MS: '0' })).toThrow(
+      'VALKEYASIDE_LOCAL_TTL_CAP_MS must be an integer from 1 to 9007199254740991; got "0"');
+    expect(() => resolveCoordinatorSettings({ ...base, VALKEYASIDE_USE_LUA_LOCK: 'yes' })).toThrow(new TypeError(
+      'VALKEYASIDE_USE_LUA_LOCK must be "true" or "false"; got "yes"'));
+  });
+});
+
+describe('worker options: CacheAside', () => {
+  it('defaults to 16 shards and no extra timeout', () => {
+    expect(resolveCacheAsideOptions()).toEqual({
+      placement: { shards: 16 }, namePrefix: 'valkeyaside', timeoutMs: undefined, delTimeoutMs: 10_000,
+    });
+  });
+
+  it('rejects invalid placement and timeouts, naming them', () => {
+    expect(() => resolveCacheAsideOptions({ placement: { shards: 0 } })).toThrow(new RangeError(
+      'placement.shards must be an integer from 1 to 1000000; got 0'));
+    expect(() => resolveCacheAsideOptions({ placement: 'per-shard' as never })).toThrow(TypeError);
+    expect(() => resolveCacheAsideOptions({ timeoutMs: 0 })).toThrow(new RangeError(
+      'timeoutMs must be a positive integer (milliseconds); got 0'));
+    expect(() => resolveCacheAsideOptions({ delTimeoutMs: 1.5 })).toThrow(RangeError);
+  });
+});

@@ -1,0 +1,195 @@
+// A Worker for the integration tests: re-exports the coordinator and drives CacheAside over HTTP routes, with
+// loaders that fetch the test ORIGIN (served by the Node test process). Every route answers JSON, errors included.
+import { CacheAside, TimeoutError, ValkeyasideError } from '../../worker/index.ts';
+import type { CacheAsideCoordinator, GetOptions, Loader } from '../../worker/index.ts';
+
+export { CacheAsideCoordinator } from '../../worker/index.ts';
+
+interface Env {
+  CACHE_ASIDE: DurableObjectNamespace<CacheAsideCoordinator>;
+  ORIGIN: string;
+  BRIDGE_URL: string;
+  BRIDGE_TOKEN: string;
+}
+
+/** What the origin's non-2xx answers turn into, so a test can check the caller got this very object. */
+class OriginError extends Error {
+  override name = 'OriginError';
+  constructor(readonly status: number, body: string) {
+    super(`origin answered ${status}: ${body}`);
+  }
+}
+
+/** The sentinel a negative-caching loader stores for "not found" (as in Go's README). */
+const NOT_FOUND = '_nil_';
+
+export interface ErrorReport {
+  name: string;
+  message: string;
+  code?: string;
+  value?: unknown;
+  status?: number;
+  isTimeout: boolean;
+  isValkeyaside: boolean;
+  /** True when the caught error is the very object the loader threw. */
+  sameObject?: boolean;
+}
+
+function report(error: unknown, thrown?: unknown): ErrorReport {
+  const e = error as { name?: string; message?: string; code?: string; value?: unknown; status?: number };
+  return {
+    name: e?.name ?? typeof error,
+    message: e?.message ?? String(error),
+    code: e?.code,
+    value: e?.value,
+    status: e?.status,
+    isTimeout: error instanceof TimeoutError,
+    isValkeyaside: error instanceof ValkeyasideError,
+    ...(thrown !== undefined ? { sameObject: error === thrown } : {}),
+  };
+}
+
+function json(body: unknown, status = 200): Response {
+  return new Response(JSON.stringify(body), { status, headers: { 'content-type': 'application/json' } });
+}
+
+function int(params: URLSearchParams, name: string): number | undefined {
+  const raw = params.get(name);
+  return raw === null ? undefined : Number(raw);
+}
+
+function cacheFor(env: Env, params: URLSearchParams): CacheAside {
+  const coord = params.get('coord');
+  return CacheAside.fromEnv(env, coord === null ? {} : { placement: () => coord });
+}
+
+/** Loads from ORIGIN; `negTtlMs` turns a 404 into a short-lived NOT_FOUND, `ttlOverrideMs` sets the ttl always. */
+function originLoader(env: Env, params: URLSearchParams, onThrow: (error: unknown) => void): Loader {
+  const negTtlMs = int(params, 'negTtl');
+  const ttlOverrideMs = int(params, 'ttlOverride');
+  return async (key, ctx) => {
+    try {
+      const res = await fetch(`${env.ORIGIN}/load/${encodeURIComponent(key)}`, { signal: ctx.signal });
+      const body = await res.text();
+      if (res.status === 404 && negTtlMs !== undefined) {
+        ctx.setTtl(negTtlMs);
+        return NOT_FOUND;
+      }
+      if (!res.ok) throw new OriginError(res.status, body);
+      if (ttlOverrideMs !== undefined) ctx.setTtl(ttlOverrideMs);
+      return body;
+    } catch (error) {
+      onThrow(error);
+      throw error;
+    }
+  };
+}
+
+async function get(env: Env, params: URLSearchParams): Promise<Response> {
+  const cache = cacheFor(env, params);
+  const key = params.get('key')!;
+  const ttlMs = int(params, 'ttl') ?? 5_000;
+  const options: GetOptions = {};
+  const timeoutMs = int(params, 'timeout');
+  if (timeoutMs !== undefined) options.timeoutMs = timeoutMs;
+  const controller = new AbortController();
+  const signalMs = int(params, 'signalMs');
+  if (signalMs !== undefined) setTimeout(() => controller.abort(new Error('test signal')), signalMs);
+  if (signalMs !== undefined || params.has('abortInLoader')) options.signal = controller.signal;
+
+  let thrown: unknown;
+  let loader: Loader | undefined = params.get('loader') === '0' ? undefined : originLoader(env, params, (e) => { thrown = e; });
+  let inner: Promise<unknown> | undefined;
+  if (loader !== undefined && params.has('abortInLoader')) {
+    const load = loader;
+    // Go's TestWriteCancel: the caller cancels while its loader runs, and the loader still returns a value.
+    loader = async (key, ctx) => {
+      const value = await load(key, ctx);
+      controller.abort(new Error('cancelled in loader'));
+      return value;
+    };
+  }
+  if (params.has('nested')) {
+    // Go's TestTimeout: a get inside the loader for the key this caller is loading (ending with the outer one).
+    loader = async (key, ctx) => {
+      inner = cache.get(key, ttlMs, async () => 'inner', { signal: ctx.signal }).then((value) => ({ value }), (error: unknown) => ({ error: report(error) }));
+      const result = (await inner) as { error?: ErrorReport };
+      if (result.error) throw new Error(`inner get failed: ${result.error.message}`);
+      return 'outer';
+    };
+  }
+  try {
+    if (params.has('typed')) {
+      const typed = cache.typed<unknown>();
+      const typedLoader = loader && (async (key: string, ctx: Parameters<Loader>[1]): Promise<unknown> => {
+        const body = await loader!(key, ctx);
+        // A BigInt makes JSON.stringify throw: the codec's serialize fails after a successful load.
+        return params.has('unserializable') ? { n: BigInt(body.length) } : JSON.parse(body);
+      });
+      const { value, outcome } = await typed.getWithOutcome(key, ttlMs, typedLoader, options);
+      return json({ ok: true, value, outcome });
+    }
+    const { value, outcome } = await cache.getWithOutcome(key, ttlMs, loader, options);
+    return json({ ok: true, value, outcome, inner: await inner });
+  } catch (error) {
+    return json({ ok: false, error: report(error, thrown), inner: await inner });
+  }
+}
+
+/** `n` concurrent gets of one key through one request (so one coordinator sees `n` callers at once). */
+async function burst(env: Env, params: URLSearchParams): Promise<Response> {
+  const cache = cacheFor(env, params);
+  const key = params.get('key')!;
+  const ttlMs = int(params, 'ttl') ?? 5_000;
+  const n = int(params, 'n') ?? 10;
+  const results = await Promise.all(Array.from({ length: n }, () =>
+    cache.getWithOutcome(key, ttlMs, originLoader(env, params, () => {})).then(
+      ({ value, outcome }) => ({ ok: true as const, value, outcome }),
+      (error: unknown) => ({ ok: false as const, error: report(error) }))));
+  return json({ results });
+}
+
+async function del(env: Env, params: URLSearchParams): Promise<Response> {
+  try {
+    await cacheFor(env, params).del(params.get('key')!);
+    return json({ ok: true });
+  } catch (error) {
+    return json({ ok: false, error: report(error) });
+  }
+}
+
+/** `raw=1` skips fromEnv's env check, so the coordinator's own constructor validation is what fails. */
+async function ping(env: Env, params: URLSearchParams): Promise<Response> {
+  try {
+    const coord = params.get('coord');
+    const placement = coord === null ? {} : { placement: () => coord };
+    const cache = params.has('raw') ? new CacheAside(env.CACHE_ASIDE, placement) : CacheAside.fromEnv(env, placement);
+    await cache.ping({ timeoutMs: int(params, 'timeout') ?? 5_000 });
+    return json({ ok: true });
+  } catch (error) {
+    return json({ ok: false, error: report(error) });
+  }
+}
+
+async function stats(env: Env, params: URLSearchParams): Promise<Response> {
+  const name = params.get('coord') ?? CacheAside.fromEnv(env).coordinatorFor(params.get('key')!);
+  return json({ name, ...(await env.CACHE_ASIDE.getByName(name).getStats()) });
+}
+
+export default {
+  async fetch(request: Request, env: Env): Promise<Response> {
+    const url = new URL(request.url);
+    try {
+      switch (url.pathname) {
+        case '/get': return await get(env, url.searchParams);
+        case '/burst': return await burst(env, url.searchParams);
+        case '/del': return await del(env, url.searchParams);
+        case '/stats': return await stats(env, url.searchParams);
+        case '/ping': return await ping(env, url.searchParams);
+        default: return json({ error: `no route ${url.pathname}` }, 404);
+      }
+    } catch (error) {
+      return json({ ok: false, error: report(error) }, 500);
+    }
+  },
+};

@@ -1,0 +1,385 @@
+// The coordinator's WebSocket to the bridge: connect on demand (jittered exponential backoff between failed
+// attempts), pipeline RESP commands with replies resolved in order, dispatch invalidation pushes, and turn every
+// close or error into one ConnectionError for all commands in flight.
+import { ConnectionError, ProtocolError, ReplyError, ValkeyasideError } from '../shared/errors.ts';
+import { INVALIDATE, RESP_SUBPROTOCOL } from '../shared/protocol.ts';
+import { RespDecoder, RespErrorReply, RespPush, RespSimple, encodeCommand } from '../shared/resp/index.ts';
+import type { RespValue } from '../shared/resp/index.ts';
+
+export interface BridgeSocketOptions {
+  /** `http(s)://…/resp` */
+  readonly url: string;
+  readonly token: string;
+  readonly connectTimeoutMs: number;
+  readonly reconnectBaseMs: number;
+  readonly reconnectMaxMs: number;
+  /** Commands awaiting replies before new ones are refused with `ERR_OVERLOADED`. */
+  readonly maxQueuedCommands: number;
+  /** An open socket with commands waiting and nothing received for this long is taken for dead and closed. */
+  readonly replyTimeoutMs: number;
+}
+
+export interface BridgeSocketHandlers {
+  /** Keys to drop, or null for "drop everything". */
+  onPush(keys: string[] | null): void;
+  /** A socket opened; runs before the commands that waited for it are sent. */
+  onOpen(): void;
+  /** An open socket closed or failed (not called for `close()`). Every command in flight is rejected with `error`. */
+  onClose(error: ConnectionError): void;
+}
+
+type Argument = string | number | Uint8Array;
+
+interface Pending {
+  resolve(value: RespValue): void;
+  reject(error: unknown): void;
+}
+
+/** Largest message we send; commands are never split, so one huge command may exceed it alone. */
+const MAX_MESSAGE_BYTES = 1024 * 1024;
+/** workerd delivers at most 32 MiB per message; a bulk reply can be no larger. */
+const MAX_REPLY_BYTES = 32 * 1024 * 1024;
+
+const dropped = new WeakSet<object>();
+
+/** True for the error of a command that was sent but whose socket closed before the reply: safe to retry a read. */
+export function isDropped(error: unknown): boolean {
+  return typeof error === 'object' && error !== null && dropped.has(error);
+}
+
+/** A ConnectionError that `isDropped` recognises: the work it interrupted should start over on a fresh socket. */
+export function droppedError(message: string): ConnectionError {
+  const error = new ConnectionError(message);
+  dropped.add(error);
+  return error;
+}
+
+const decoder = new TextDecoder();
+
+function text(value: RespValue): string | undefined {
+  if (value instanceof Uint8Array) return decoder.decode(value);
+  if (value instanceof RespSimple) return value.value;
+  return undefined;
+}
+
+function describe(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
+
+export class BridgeSocket {
+  readonly #options: BridgeSocketOptions;
+  readonly #handlers: BridgeSocketHandlers;
+  #ws: WebSocket | null = null;
+  #decoder: RespDecoder | null = null;
+  #opening: Promise<WebSocket> | null = null;
+  #pending: Pending[] = [];
+  #outbox: Uint8Array[] = [];
+  #flushQueued = false;
+  #failures = 0;
+  #nextAttemptAt = 0;
+  /** When the opening in progress sends its upgrade request (after its backoff wait). */
+  #attemptAt = 0;
+  #lastError: ConnectionError | undefined;
+  #autoReconnect = false;
+  #reconnectTimer: ReturnType<typeof setTimeout> | undefined;
+  #watchdog: ReturnType<typeof setTimeout> | undefined;
+  /** When the socket last showed life: a message received, or a command queued while none was waiting. */
+  #lastProgressAt = 0;
+
+  constructor(options: BridgeSocketOptions, handlers: BridgeSocketHandlers) {
+    this.#options = options;
+    this.#handlers = handlers;
+  }
+
+  get isOpen(): boolean {
+    return this.#ws !== null;
+  }
+
+  /** Commands sent and not yet answered. */
+  get inFlight(): number {
+    return this.#pending.length;
+  }
+
+  /** While true, a socket that drops or fails to open is reopened in the background (with backoff). */
+  set autoReconnect(on: boolean) {
+    this.#autoReconnect = on;
+    if (!on && this.#reconnectTimer !== undefined) {
+      clearTimeout(this.#reconnectTimer);
+      this.#reconnectTimer = undefined;
+    }
+  }
+
+  /**
+   * Sends one command (opening the socket if needed) and resolves with its reply.
+   * @param deadlineAt epoch ms: when the socket is down and the next attempt would start after it, fail at once.
+   * @throws ReplyError for an error reply; ConnectionError when the socket cannot open or drops (see `isDropped`);
+   *   ValkeyasideError `ERR_OVERLOADED` past `maxQueuedCommands`.
+   */
+  command(args: readonly Argument[], deadlineAt = Infinity): Promise<RespValue> {
+    const ws = this.#ws;
+    if (ws !== null) return this.#enqueue(ws, args);
+    return this.#open(deadlineAt).then((opened) => this.#enqueue(opened, args));
+  }
+
+  /** Closes the socket on purpose (no `onClose`, no reconnect); commands in flight fail. */
+  close(reason: string): void {
+    this.autoReconnect = false;
+    const ws = this.#ws;
+    if (ws !== null) this.#drop(ws, new ConnectionError(`bridge connection closed: ${reason}`), false, 1000, reason);
+  }
+
+  #enqueue(ws: WebSocket, args: readonly Argument[]): Promise<RespValue> {
+    if (ws !== this.#ws) return Promise.reject(droppedError('bridge connection closed before the command was sent'));
+    if (this.#pending.length >= this.#options.maxQueuedCommands) {
+      return Promise.reject(new ValkeyasideError('ERR_OVERLOADED',
+        `${this.#pending.length} commands await the bridge's replies; retry later or raise the coordinator's limits`));
+    }
+    let bytes: Uint8Array;
+    try {
+      bytes = encodeCommand(args);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    return new Promise<RespValue>((resolve, reject) => {
+      if (this.#pending.length === 0) this.#lastProgressAt = Date.now();
+      this.#pending.push({ resolve, reject });
+      this.#armWatchdog();
+      this.#outbox.push(bytes);
+      if (!this.#flushQueued) {
+        this.#flushQueued = true;
+        queueMicrotask(() => this.#flush());
+      }
+    });
+  }
+
+  /** Sends every command queued in this turn, batched into as few messages as the size limit allows. */
+  #flush(): void {
+    this.#flushQueued = false;
+    const ws = this.#ws;
+    const chunks = this.#outbox;
+    this.#outbox = [];
+    if (ws === null || chunks.length === 0) return;
+    try {
+      let batch: Uint8Array[] = [];
+      let size = 0;
+      for (const chunk of chunks) {
+        if (size > 0 && size + chunk.length > MAX_MESSAGE_BYTES) {
+          ws.send(concat(batch, size));
+          batch = [];
+          size = 0;
+        }
+        batch.push(chunk);
+        size += chunk.length;
+      }
+      ws.send(concat(batch, size));
+    } catch (error) {
+      this.#drop(ws, new ConnectionError(`sending to the bridge failed: ${describe(error)}`, { cause: error }), true, 1011, 'send failed');
+    }
+  }
+
+  /** The opening in progress (or a new one, after the backoff wait); fails at once if it cannot start in time. */
+  #open(deadlineAt: number): Promise<WebSocket> {
+    if (this.#opening === null) {
+      const wait = Math.max(0, this.#nextAttemptAt - Date.now());
+      this.#attemptAt = Date.now() + wait;
+      const opening = (async () => {
+        if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
+        return this.#attempt();
+      })();
+      this.#opening = opening;
+      const clear = () => { if (this.#opening === opening) this.#opening = null; };
+      opening.then(clear, () => {
+        clear();
+        this.#scheduleReconnect();
+      });
+      opening.catch(() => {});
+    }
+    if (this.#attemptAt > Date.now() && this.#attemptAt >= deadlineAt) {
+      const last = this.#lastError;
+      return Promise.reject(new ConnectionError(
+        `bridge unavailable${last ? ` (${last.message})` : ''}; next connection attempt in ${Math.ceil(this.#attemptAt - Date.now())} ms`,
+        { cause: last }));
+    }
+    return this.#opening;
+  }
+
+  async #attempt(): Promise<WebSocket> {
+    const { url, token, connectTimeoutMs } = this.#options;
+    const controller = new AbortController();
+    const timer = setTimeout(() => controller.abort(), connectTimeoutMs);
+    try {
+      let response: Response;
+      try {
+        response = await fetch(url, {
+          headers: { Upgrade: 'websocket', Authorization: `Bearer ${token}`, 'Sec-WebSocket-Protocol': RESP_SUBPROTOCOL },
+          signal: controller.signal,
+        });
+      } catch (error) {
+        throw new ConnectionError(controller.signal.aborted
+          ? `connecting to the bridge at ${url} timed out after ${connectTimeoutMs} ms`
+          : `cannot reach the bridge at ${url}: ${describe(error)}`, { cause: error });
+      }
+      const ws = response.webSocket;
+      if (ws === null) {
+        const body = (await response.text().catch(() => '')).slice(0, 200);
+        const hint = response.status === 401 ? ' (check BRIDGE_TOKEN)' : response.status === 404 ? ' (check the path of BRIDGE_URL)' : '';
+        throw new ConnectionError(`the bridge at ${url} refused the WebSocket upgrade with HTTP ${response.status}${hint}: ${body}`);
+      }
+      ws.accept();
+      // Newer compatibility dates deliver binary frames as Blob by default; the decoder wants bytes at once.
+      ws.binaryType = 'arraybuffer';
+      this.#install(ws);
+      this.#lastError = undefined;
+      this.#handlers.onOpen();
+      return ws;
+    } catch (error) {
+      const failure = error instanceof ConnectionError
+        ? error
+        : new ConnectionError(`connecting to the bridge failed: ${describe(error)}`, { cause: error });
+      this.#backOff();
+      this.#lastError = failure;
+      throw failure;
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  #install(ws: WebSocket): void {
+    this.#ws = ws;
+    this.#decoder = new RespDecoder({ maxBulkBytes: MAX_REPLY_BYTES });
+    ws.addEventListener('message', (event) => this.#onMessage(ws, event.data));
+    ws.addEventListener('close', (event) => {
+      this.#drop(ws, new ConnectionError(`the bridge closed the connection (${event.code}${event.reason ? ` ${event.reason}` : ''})`), true);
+    });
+    ws.addEventListener('error', (event) => {
+      const cause = (event as { error?: unknown }).error;
+      const message = (event as { message?: string }).message || describe(cause ?? 'WebSocket error');
+      this.#drop(ws, new ConnectionError(`the bridge connection failed: ${message}`, { cause }), true);
+    });
+  }
+
+  #onMessage(ws: WebSocket, data: unknown): void {
+    if (ws !== this.#ws || this.#decoder === null) return;
+    if (!(data instanceof ArrayBuffer)) {
+      this.#drop(ws, new ConnectionError('the bridge sent a text frame; it must send RESP in binary frames'), true, 1002, 'text frame');
+      return;
+    }
+    let values: RespValue[];
+    try {
+      values = this.#decoder.feed(new Uint8Array(data));
+    } catch (error) {
+      const code = error instanceof ProtocolError ? error.closeCode : 1002;
+      this.#drop(ws, new ConnectionError(`the bridge sent malformed RESP: ${describe(error)}`, { cause: error }), true, code, 'malformed RESP');
+      return;
+    }
+    this.#lastProgressAt = Date.now();
+    // A reply proves the socket works: the next failure starts the backoff afresh.
+    if (values.length > 0) this.#failures = 0;
+    for (const value of values) {
+      if (ws !== this.#ws) return;
+      if (value instanceof RespPush) {
+        this.#dispatchPush(value);
+        continue;
+      }
+      const pending = this.#pending.shift();
+      if (pending === undefined) {
+        this.#drop(ws, new ConnectionError('the bridge sent a reply to no command'), true, 1002, 'unexpected reply');
+        return;
+      }
+      if (value instanceof RespErrorReply) pending.reject(new ReplyError(value.message));
+      else pending.resolve(value);
+    }
+  }
+
+  #dispatchPush(push: RespPush): void {
+    if (text(push.items[0] ?? null) !== INVALIDATE) return;
+    const payload = push.items[1] ?? null;
+    if (payload === null) {
+      this.#handlers.onPush(null);
+      return;
+    }
+    if (!Array.isArray(payload)) return;
+    const keys: string[] = [];
+    for (const item of payload) {
+      const key = text(item);
+      if (key !== undefined) keys.push(key);
+    }
+    this.#handlers.onPush(keys);
+  }
+
+  /** Forgets `ws`, fails its commands with `error` and, for an unplanned close, tells the handler and reconnects. */
+  #drop(ws: WebSocket, error: ConnectionError, unplanned: boolean, code = 1000, reason = ''): void {
+    if (ws !== this.#ws) return;
+    this.#ws = null;
+    this.#decoder = null;
+    const pending = this.#pending;
+    this.#pending = [];
+    this.#outbox = [];
+    try {
+      ws.close(code, reason.slice(0, 120));
+    } catch {
+      try {
+        ws.close(1000, reason.slice(0, 120));
+      } catch {
+        // already closed or failed: nothing to send
+      }
+    }
+    dropped.add(error);
+    for (const command of pending) command.reject(error);
+    if (!unplanned) return;
+    this.#backOff();
+    this.#handlers.onClose(error);
+    this.#scheduleReconnect();
+  }
+
+  /**
+   * A half-open socket never closes by itself: while commands wait, check that something arrives now and then.
+   * The bridge answers every command within its own command timeout (with `-TIMEOUT` at worst).
+   */
+  #armWatchdog(): void {
+    if (this.#watchdog !== undefined) return;
+    const { replyTimeoutMs } = this.#options;
+    this.#watchdog = setTimeout(() => {
+      this.#watchdog = undefined;
+      const ws = this.#ws;
+      if (ws === null || this.#pending.length === 0) return;
+      const silentMs = Date.now() - this.#lastProgressAt;
+      if (silentMs >= replyTimeoutMs) {
+        this.#drop(ws, new ConnectionError(`the bridge sent nothing for ${silentMs} ms while ${this.#pending.length} commands waited`), true, 1001, 'no replies');
+        return;
+      }
+      this.#armWatchdog();
+    }, Math.max(1, Math.ceil(replyTimeoutMs / 4)));
+  }
+
+  /**
+   * Full jitter: the next attempt waits a random time up to base × 2^(failures−1), capped. The first wait after a
+   * working socket drops is short and random, which spreads the reconnects of many coordinators after a restart.
+   */
+  #backOff(): void {
+    this.#failures++;
+    const { reconnectBaseMs, reconnectMaxMs } = this.#options;
+    const ceiling = Math.min(reconnectMaxMs, reconnectBaseMs * 2 ** Math.min(this.#failures - 1, 30));
+    this.#nextAttemptAt = Date.now() + Math.random() * ceiling;
+  }
+
+  #scheduleReconnect(): void {
+    if (!this.#autoReconnect || this.#reconnectTimer !== undefined || this.#ws !== null || this.#opening !== null) return;
+    const wait = Math.max(0, this.#nextAttemptAt - Date.now());
+    this.#reconnectTimer = setTimeout(() => {
+      this.#reconnectTimer = undefined;
+      if (this.#autoReconnect && this.#ws === null) this.#open(Infinity).catch(() => {});
+    }, wait);
+  }
+}
+
+function concat(chunks: Uint8Array[], size: number): Uint8Array {
+  if (chunks.length === 1) return chunks[0]!;
+  const out = new Uint8Array(size);
+  let at = 0;
+  for (const chunk of chunks) {
+    out.set(chunk, at);
+    at += chunk.length;
+  }
+  return out;
+}

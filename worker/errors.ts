@@ -1,0 +1,53 @@
+// The Worker library's own error class (typed values that fail to (de)serialize) and the plain-object form errors
+// take across the Durable Object RPC boundary, where class identity and custom fields would otherwise be lost.
+import { ConnectionError, ProtocolError, ReplyError, TimeoutError, ValkeyasideError } from '../shared/errors.ts';
+
+/**
+ * A typed value could not be serialized (code `ERR_SERIALIZE`, nothing cached) or a cached text could not be
+ * deserialized (code `ERR_DESERIALIZE`). `key` names the key; `cause` holds the codec's own error.
+ */
+export class SerializationError extends ValkeyasideError {
+  override name = 'SerializationError';
+  readonly key: string;
+  constructor(code: 'ERR_SERIALIZE' | 'ERR_DESERIALIZE', key: string, message: string, options?: { cause?: unknown }) {
+    super(code, message, options);
+    this.key = key;
+  }
+}
+
+/** An error as it crosses RPC: a plain object. */
+export interface WireError {
+  readonly name: string;
+  readonly code: string;
+  readonly message: string;
+  /** TimeoutError only: the loaded value that came too late. */
+  readonly value?: string;
+  /** ProtocolError only. */
+  readonly closeCode?: number;
+}
+
+export function toWireError(error: unknown): WireError {
+  if (error instanceof TimeoutError) {
+    return { name: error.name, code: error.code, message: error.message, ...(typeof error.value === 'string' ? { value: error.value } : {}) };
+  }
+  if (error instanceof ProtocolError) return { name: error.name, code: error.code, message: error.message, closeCode: error.closeCode };
+  if (error instanceof ValkeyasideError) return { name: error.name, code: error.code, message: error.message };
+  const message = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+  return { name: 'ValkeyasideError', code: 'ERR_INTERNAL', message: `coordinator failed: ${message}` };
+}
+
+/** Rebuilds the error class a WireError came from, so callers can branch with `instanceof` and `code`. */
+export function fromWireError(wire: WireError): ValkeyasideError {
+  switch (wire.name) {
+    case 'TimeoutError':
+      return new TimeoutError(wire.message, wire.value === undefined ? undefined : { value: wire.value });
+    case 'ConnectionError':
+      return new ConnectionError(wire.message);
+    case 'ReplyError':
+      return new ReplyError(wire.message);
+    case 'ProtocolError':
+      return new ProtocolError(wire.code, wire.message, wire.closeCode);
+    default:
+      return new ValkeyasideError(wire.code, wire.message);
+  }
+}

@@ -1,0 +1,12 @@
+// Public entry of the Workers library (`valkeyaside-edge/worker`): re-exports only.
+export { CacheAside } from './cache-aside.ts';
+export type { DelOptions, GetOptions, GetResult, Loader, LoaderContext } from './cache-aside.ts';
+export { TypedCacheAside, jsonCodec } from './typed-cache-aside.ts';
+export type { Codec } from './typed-cache-aside.ts';
+export { CacheAsideCoordinator } from './coordinator.ts';
+export type { CoordinatorStats, GetOutcome } from './coordinator.ts';
+export { CACHE_ASIDE_DEFAULTS, COORDINATOR_DEFAULTS } from './options.ts';
+export type { CacheAsideOptions, CoordinatorEnv, FromEnvOptions, Placement } from './options.ts';
+export { SerializationError } from './errors.ts';
+export { ConnectionError, ProtocolError, ReplyError, TimeoutError, ValkeyasideError } from '../shared/errors.ts';
+export { PLACEHOLDER_PREFIX } from '../shared/valkeyaside.ts';

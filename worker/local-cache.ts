@@ -1,0 +1,89 @@
+// A coordinator's local copies of values read from the bridge: bounded by entries and bytes (least recently used
+// first out), each entry expiring at the ttl the bridge granted (never after the server's PTTL).
+
+interface Entry {
+  readonly value: string | null;
+  readonly expiresAt: number;
+  readonly bytes: number;
+}
+
+/** Bytes counted per entry on top of key and value, for the Map slot and the entry object. */
+export const ENTRY_OVERHEAD_BYTES = 64;
+
+export interface LocalCacheOptions {
+  /** Most entries kept; 0 disables the cache. */
+  readonly maxEntries: number;
+  /** Most bytes kept (approximate: key and value length in UTF-16 code units, plus 64 per entry). */
+  readonly maxBytes: number;
+  /** Clock in ms; `Date.now` by default. */
+  readonly now?: () => number;
+}
+
+export class LocalCache {
+  readonly #entries = new Map<string, Entry>();
+  readonly #maxEntries: number;
+  readonly #maxBytes: number;
+  readonly #now: () => number;
+  #bytes = 0;
+
+  constructor(options: LocalCacheOptions) {
+    this.#maxEntries = options.maxEntries;
+    this.#maxBytes = options.maxBytes;
+    this.#now = options.now ?? Date.now;
+  }
+
+  get size(): number {
+    return this.#entries.size;
+  }
+
+  get bytes(): number {
+    return this.#bytes;
+  }
+
+  /** The live value (a string, or null for a cached miss), or `undefined` when absent or expired. */
+  get(key: string): string | null | undefined {
+    const entry = this.#entries.get(key);
+    if (entry === undefined) return undefined;
+    if (entry.expiresAt <= this.#now()) {
+      this.#remove(key, entry);
+      return undefined;
+    }
+    this.#entries.delete(key);
+    this.#entries.set(key, entry);
+    return entry.value;
+  }
+
+  /**
+   * Keeps a value until `startedAt + ttlMs`. `startedAt` is when the read was sent, so the local copy expires no
+   * later than the server's key. Returns false when the entry does not fit the bounds at all.
+   */
+  set(key: string, value: string | null, ttlMs: number, startedAt = this.#now()): boolean {
+    const old = this.#entries.get(key);
+    if (old !== undefined) this.#remove(key, old);
+    const expiresAt = startedAt + ttlMs;
+    const bytes = key.length + (value?.length ?? 0) + ENTRY_OVERHEAD_BYTES;
+    if (ttlMs <= 0 || expiresAt <= this.#now() || bytes > this.#maxBytes || this.#maxEntries === 0) return false;
+    this.#entries.set(key, { value, expiresAt, bytes });
+    this.#bytes += bytes;
+    for (const [oldestKey, oldest] of this.#entries) {
+      if (this.#entries.size <= this.#maxEntries && this.#bytes <= this.#maxBytes) break;
+      this.#remove(oldestKey, oldest);
+    }
+    return true;
+  }
+
+  delete(key: string): void {
+    const entry = this.#entries.get(key);
+    if (entry !== undefined) this.#remove(key, entry);
+  }
+
+  clear(): void {
+    this.#entries.clear();
+    this.#bytes = 0;
+  }
+
+  #remove(key: string, entry: Entry): void {
+    this.#entries.delete(key);
+    this.#bytes -= entry.bytes;
+  }
+}

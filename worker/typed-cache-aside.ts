@@ -1,0 +1,88 @@
+// TypedCacheAside: values of type T over a CacheAside, stored as text by a codec (JSON by default), like Go's
+// TypedCacheAsideClient. A codec failure is a SerializationError, never a silent null.
+import { TimeoutError } from '../shared/errors.ts';
+import type { CacheAside, DelOptions, GetOptions, GetResult, Loader } from './cache-aside.ts';
+import { SerializationError } from './errors.ts';
+
+/** Converts values to and from the text stored in Valkey. Both functions may throw. */
+export interface Codec<T> {
+  serialize(value: T, key: string): string;
+  deserialize(text: string, key: string): T;
+}
+
+/** The default codec: `JSON.stringify` / `JSON.parse`. */
+export function jsonCodec<T>(): Codec<T> {
+  return {
+    serialize: (value) => JSON.stringify(value),
+    deserialize: (text) => JSON.parse(text) as T,
+  };
+}
+
+function describe(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
+
+export class TypedCacheAside<T> {
+  readonly #cache: CacheAside;
+  readonly #codec: Codec<T>;
+
+  /** @throws TypeError when `codec` lacks serialize/deserialize. */
+  constructor(cache: CacheAside, codec: Codec<T> = jsonCodec<T>()) {
+    if (typeof codec?.serialize !== 'function' || typeof codec?.deserialize !== 'function') {
+      throw new TypeError('codec must have serialize(value, key) and deserialize(text, key) functions');
+    }
+    this.#cache = cache;
+    this.#codec = codec;
+  }
+
+  /** The untyped cache underneath (Go's `Client()`). */
+  get cache(): CacheAside {
+    return this.#cache;
+  }
+
+  /**
+   * As `CacheAside.get`, for T. The result is always the codec's round trip of the stored text.
+   * @throws SerializationError (`ERR_SERIALIZE` / `ERR_DESERIALIZE`), plus everything `CacheAside.get` throws;
+   *   a TimeoutError's `.value` is the loader's T.
+   */
+  async get(key: string, ttlMs: number, loader?: Loader<T>, options?: GetOptions): Promise<T | null> {
+    return (await this.getWithOutcome(key, ttlMs, loader, options)).value;
+  }
+
+  async getWithOutcome(key: string, ttlMs: number, loader?: Loader<T>, options?: GetOptions): Promise<GetResult<T>> {
+    let produced: { value: T } | undefined;
+    const textLoader: Loader | undefined = loader && (async (loadKey, ctx) => {
+      const value = await loader(loadKey, ctx);
+      produced = { value };
+      let text: unknown;
+      try {
+        text = this.#codec.serialize(value, loadKey);
+      } catch (error) {
+        throw new SerializationError('ERR_SERIALIZE', loadKey, `serializing the value loaded for ${JSON.stringify(loadKey)} failed: ${describe(error)}`, { cause: error });
+      }
+      if (typeof text !== 'string') {
+        throw new SerializationError('ERR_SERIALIZE', loadKey, `serializing the value loaded for ${JSON.stringify(loadKey)} gave ${typeof text}, not a string`);
+      }
+      return text;
+    });
+    let result: GetResult<string>;
+    try {
+      result = await this.#cache.getWithOutcome(key, ttlMs, textLoader, options);
+    } catch (error) {
+      if (error instanceof TimeoutError && error.value !== undefined && produced !== undefined) {
+        throw new TimeoutError(error.message, { cause: error.cause, value: produced.value });
+      }
+      throw error;
+    }
+    if (result.value === null) return { value: null, outcome: result.outcome };
+    try {
+      return { value: this.#codec.deserialize(result.value, key), outcome: result.outcome };
+    } catch (error) {
+      throw new SerializationError('ERR_DESERIALIZE', key, `the cached value of ${JSON.stringify(key)} cannot be deserialized: ${describe(error)}`, { cause: error });
+    }
+  }
+
+  del(key: string, options?: DelOptions): Promise<void> {
+    return this.#cache.del(key, options);
+  }
+}
