@@ -1,0 +1,130 @@
+// The example app end to end: the Hono Worker (worker/app/) inside workerd via Miniflare, a real bridge, a real
+// redis-server and a controllable origin. Covers the read-through behaviour the README promises.
+import { build } from 'esbuild';
+import { Redis } from 'iovalkey';
+import { Log, LogLevel, Miniflare } from 'miniflare';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Bridge } from '../../bridge/index.ts';
+import { ROOT, TEST_TOKEN, randomPrefix, startReadyBridge, waitFor } from '../support/bridge.ts';
+import { startOrigin, type Origin } from '../support/origin.ts';
+import { startValkeyServer, type ValkeyServer } from '../support/valkey-server.ts';
+
+const NEGATIVE_TTL_MS = 300;
+
+let server: ValkeyServer;
+let bridge: Bridge;
+let origin: Origin;
+let mf: Miniflare;
+let valkey: Redis;
+
+beforeAll(async () => {
+  server = await startValkeyServer();
+  bridge = await startReadyBridge(server.url);
+  origin = await startOrigin();
+  valkey = new Redis({ host: server.host, port: server.port, lazyConnect: true, maxRetriesPerRequest: 1 });
+  await valkey.connect();
+  const bundle = await build({
+    entryPoints: [`${ROOT}worker/app/index.ts`], bundle: true, format: 'esm', target: 'es2022', platform: 'neutral',
+    external: ['cloudflare:*'], write: false, logLevel: 'silent',
+  });
+  mf = new Miniflare({
+    cf: false,
+    log: new Log(LogLevel.WARN),
+    modules: [{ type: 'ESModule', path: `${ROOT}test/.tmp/app.mjs`, contents: bundle.outputFiles[0]!.text }],
+    compatibilityDate: '2026-04-01',
+    durableObjects: { CACHE_ASIDE: { className: 'CacheAsideCoordinator', useSQLite: true } },
+    bindings: {
+      BRIDGE_URL: bridge.url, BRIDGE_TOKEN: TEST_TOKEN, ORIGIN_URL: `${origin.url}/load`,
+      CACHE_TTL_MS: '60000', NEGATIVE_TTL_MS: String(NEGATIVE_TTL_MS),
+    },
+  });
+  await mf.ready;
+});
+
+afterAll(async () => {
+  await mf?.dispose();
+  valkey?.disconnect();
+  await origin?.close();
+  await bridge?.close();
+  await server?.stop();
+});
+
+async function call(path: string, method = 'GET'): Promise<{ status: number; body: string; xCache: string | null }> {
+  const res = await mf.dispatchFetch(`http://app.test${path}`, { method });
+  return { status: res.status, body: await res.text(), xCache: res.headers.get('x-cache') };
+}
+
+const v = (key: string) => `/v/${encodeURIComponent(key)}`;
+
+describe('example app: read-through cache in front of an origin', () => {
+  it('misses, hits, deletes, then loads again', async () => {
+    const key = randomPrefix('app') + 'page';
+    expect(await call(v(key))).toEqual({ status: 200, body: 'v:1', xCache: 'loaded' });
+    expect(await call(v(key))).toEqual({ status: 200, body: 'v:1', xCache: 'hit' });
+    expect(await call(v(key), 'DELETE')).toEqual({ status: 204, body: '', xCache: 'del' });
+    expect(await valkey.exists(key)).toBe(0);
+    expect(await call(v(key))).toEqual({ status: 200, body: 'v:2', xCache: 'loaded' });
+    expect(origin.loads(key)).toBe(2);
+  });
+
+  it('caches a 404 as absent for NEGATIVE_TTL_MS, then asks the origin again', async () => {
+    const key = randomPrefix('app') + 'missing';
+    origin.script(key, { status: 404 });
+    expect(await call(v(key))).toMatchObject({ status: 404, xCache: 'loaded' });
+    expect(await call(v(key))).toMatchObject({ status: 404, xCache: 'hit' });
+    expect(origin.loads(key)).toBe(1);
+    const pttl = await valkey.pttl(key);
+    expect(pttl).toBeGreaterThan(0);
+    expect(pttl).toBeLessThanOrEqual(NEGATIVE_TTL_MS);
+    await waitFor(async () => (await call(v(key))).status === 200, 'the negative entry to expire', 10_000, 50);
+    expect(origin.loads(key)).toBe(2);
+  });
+
+  it('answers 502 and caches nothing for an origin error, a network error or an origin past the deadline', async () => {
+    const key = randomPrefix('app') + 'flaky';
+    origin.script(key, { status: 500 }, { reset: true });
+    expect(await call(v(key))).toMatchObject({ status: 502, xCache: 'error' });
+    expect(await call(v(key))).toMatchObject({ status: 502, xCache: 'error' });
+    expect(await valkey.exists(key)).toBe(0); // lock released, nothing stored
+    expect(await call(v(key))).toEqual({ status: 200, body: 'v:3', xCache: 'loaded' });
+
+    const slow = randomPrefix('app') + 'slow';
+    origin.script(slow, { delayMs: 3_000 });
+    expect(await call(`${v(slow)}?ttl=200`)).toMatchObject({ status: 502, body: 'origin slower than the deadline\n' });
+    expect(await valkey.exists(slow)).toBe(0);
+  });
+
+  it('loads a cold key once for 100 concurrent requests', async () => {
+    const key = randomPrefix('app') + 'cold';
+    origin.script(key, { delayMs: 200 });
+    const answers = await Promise.all(Array.from({ length: 100 }, () => call(v(key))));
+    expect(answers.every((a) => a.status === 200 && a.body === 'v:1')).toBe(true);
+    expect(origin.loads(key)).toBe(1);
+    expect(answers.filter((a) => a.xCache === 'loaded')).toHaveLength(1);
+  });
+
+  it('sees a write made directly in Valkey', async () => {
+    const key = randomPrefix('app') + 'direct';
+    expect((await call(v(key))).body).toBe('v:1');
+    expect((await call(v(key))).xCache).toBe('hit');
+    await valkey.set(key, JSON.stringify({ status: 200, body: 'written by another client' }), 'PX', 60_000);
+    // Writes outside the bridge arrive by Valkey's tracking push: eventually, within milliseconds.
+    await waitFor(async () => (await call(v(key))).body === 'written by another client', 'the push for a direct write', 5_000, 10);
+    expect(origin.loads(key)).toBe(1);
+  });
+
+  it('rejects bad keys and ttls with 400', async () => {
+    expect(await call('/v/')).toMatchObject({ status: 400, xCache: 'none' });
+    expect(await call(`/v/${'k'.repeat(1025)}`)).toMatchObject({ status: 400 });
+    expect(await call('/v/%E0%A4%A')).toMatchObject({ status: 400 });
+    expect(await call('/v/ok?ttl=0')).toMatchObject({ status: 400 });
+    expect(await call('/v/ok?ttl=abc')).toMatchObject({ status: 400 });
+    expect(await call('/v/ok?ttl=86400001')).toMatchObject({ status: 400 });
+  });
+
+  it('reports health: 200 while the bridge is reachable', async () => {
+    const res = await mf.dispatchFetch('http://app.test/healthz');
+    expect(res.status).toBe(200);
+    expect(await res.json()).toEqual({ ok: true });
+  });
+});

@@ -1,0 +1,103 @@
+// The example app: a read-through cache in front of any HTTP origin, with coherent invalidation. GET /v/:key loads
+// from ORIGIN_URL on a miss (one load per key however many ask), DELETE /v/:key deletes, /healthz checks the bridge.
+import { Hono } from 'hono';
+import { CacheAside, ConnectionError, TimeoutError, ValkeyasideError } from '../index.ts';
+import type { GetOutcome, LoaderContext } from '../index.ts';
+import { AppConfigError, keyFromPath, MAX_KEY_BYTES, parseTtlMs, readAppConfig } from './config.ts';
+import type { AppConfig, AppEnv } from './config.ts';
+
+export { CacheAsideCoordinator } from '../index.ts';
+
+/** What the app stores per key: the origin's body, or that the origin said 404 (negative caching). */
+type Cached = { readonly status: 200; readonly body: string } | { readonly status: 404 };
+
+/** The longest a request waits for a value (the get's deadline is the smaller of this and its ttl). */
+const REQUEST_DEADLINE_MS = 10_000;
+
+/** The origin answered something other than 200/404, or could not be reached. Answered 502, never cached. */
+class OriginError extends Error {
+  override name = 'OriginError';
+}
+
+/** `x-cache` values besides the get outcomes: `del` for a DELETE, `error` when no value could be had. */
+type CacheHeader = GetOutcome | 'del' | 'error' | 'none';
+
+function loadFromOrigin(config: AppConfig) {
+  return async (key: string, ctx: LoaderContext): Promise<Cached> => {
+    let res: Response;
+    try {
+      res = await fetch(`${config.originUrl}/${encodeURIComponent(key)}`, { signal: ctx.signal });
+    } catch (err) {
+      if (ctx.signal.aborted) throw err;
+      throw new OriginError(`origin unreachable: ${err instanceof Error ? err.message : String(err)}`);
+    }
+    if (res.status === 200) return { status: 200, body: await res.text() };
+    await res.body?.cancel();
+    if (res.status === 404) {
+      ctx.setTtl(config.negativeTtlMs);
+      return { status: 404 };
+    }
+    throw new OriginError(`origin answered ${res.status}`);
+  };
+}
+
+function reply(status: number, body: string | null, xCache: CacheHeader): Response {
+  return new Response(body, { status, headers: { 'x-cache': xCache, 'content-type': 'text/plain; charset=utf-8' } });
+}
+
+function errorReply(err: unknown): Response {
+  if (err instanceof AppConfigError) return reply(500, `configuration error: ${err.message}\n`, 'error');
+  if (err instanceof OriginError) return reply(502, `${err.message}\n`, 'error');
+  if (err instanceof TimeoutError) return reply(502, 'origin slower than the deadline\n', 'error');
+  if (err instanceof ConnectionError) return reply(503, `cache unavailable: ${err.message}\n`, 'error');
+  if (err instanceof ValkeyasideError) return reply(503, `cache error (${err.code}): ${err.message}\n`, 'error');
+  if (err instanceof TypeError && /^(BRIDGE_|VALKEYASIDE_|env\.)/.test(err.message)) {
+    return reply(500, `configuration error: ${err.message}\n`, 'error');
+  }
+  throw err;
+}
+
+export const app = new Hono<{ Bindings: AppEnv }>();
+
+app.get('/v/*', async (c) => {
+  const key = keyFromPath(new URL(c.req.url).pathname);
+  if (key === null) return reply(400, `key must be a non-empty UTF-8 string of at most ${MAX_KEY_BYTES} bytes\n`, 'none');
+  try {
+    const config = readAppConfig(c.env);
+    const ttlParam = c.req.query('ttl');
+    const ttlMs = ttlParam === undefined ? config.cacheTtlMs : parseTtlMs(ttlParam);
+    if (ttlMs === null) return reply(400, '?ttl= must be a whole number of milliseconds between 1 and 86400000\n', 'none');
+    const cache = CacheAside.fromEnv(c.env).typed<Cached>();
+    const { value, outcome } = await cache.getWithOutcome(key, ttlMs, loadFromOrigin(config), {
+      timeoutMs: Math.min(ttlMs, REQUEST_DEADLINE_MS),
+    });
+    if (value === null) return reply(502, 'no value\n', outcome);
+    return value.status === 200 ? reply(200, value.body, outcome) : reply(404, 'not found\n', outcome);
+  } catch (err) {
+    return errorReply(err);
+  }
+});
+
+app.delete('/v/*', async (c) => {
+  const key = keyFromPath(new URL(c.req.url).pathname);
+  if (key === null) return reply(400, `key must be a non-empty UTF-8 string of at most ${MAX_KEY_BYTES} bytes\n`, 'none');
+  try {
+    readAppConfig(c.env);
+    await CacheAside.fromEnv(c.env).del(key, { timeoutMs: REQUEST_DEADLINE_MS });
+    return reply(204, null, 'del');
+  } catch (err) {
+    return errorReply(err);
+  }
+});
+
+app.get('/healthz', async (c) => {
+  try {
+    readAppConfig(c.env);
+    await CacheAside.fromEnv(c.env).ping({ timeoutMs: 2_000 });
+    return c.json({ ok: true });
+  } catch (err) {
+    return c.json({ ok: false, error: err instanceof Error ? err.message : String(err) }, 503);
+  }
+});
+
+export default app;
