@@ -2,11 +2,12 @@
 // loader runs here, with this Worker's bindings), keeps the loader's own error object, and enforces the deadline.
 import { ConnectionError, TimeoutError, ValkeyasideError } from '../shared/errors.ts';
 import { PLACEHOLDER_PREFIX } from '../shared/valkeyaside.ts';
-import type { CacheAsideCoordinator, GetOutcome, GetReply, DelReply, LoaderCallback } from './coordinator.ts';
+import type { CacheAsideCoordinator } from './coordinator.ts';
 import { fromWireError } from './errors.ts';
 import { CACHE_ASIDE_DEFAULTS, MAX_TIMER_MS, positiveMs, resolveCacheAsideOptions, resolveCoordinatorSettings } from './options.ts';
 import type { CacheAsideOptions, CoordinatorEnv, FromEnvOptions, ResolvedCacheAsideOptions } from './options.ts';
 import { coordinatorName } from './placement.ts';
+import type { GetOutcome, GetReply, DelReply, LoaderCallback } from './rpc.ts';
 import { TypedCacheAside } from './typed-cache-aside.ts';
 import type { Codec } from './typed-cache-aside.ts';
 

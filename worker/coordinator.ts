@@ -1,122 +1,27 @@
-// The Durable Object every get and del of a key goes through: it owns the WebSocket to the bridge, the local cache,
-// the client id (liveness marker) and the per-key waiters, and runs Go valkeyaside's Get algorithm (aside.go) so
-// one key's loader runs once however many isolates ask. The loader itself runs in the caller, called back over RPC.
+// The Durable Object every get and del of a key goes through: it ties together the bridge socket, the tracked reads
+// (local copy), the client id, the locks and the per-key waiters, and runs Go valkeyaside's Get algorithm (aside.go)
+// so one key's loader runs once however many isolates ask. The loader itself runs in the caller, called back over RPC.
 import { DurableObject } from 'cloudflare:workers';
-import { ConnectionError, ProtocolError, TimeoutError, ValkeyasideError } from '../shared/errors.ts';
-import { TRACKED_GET } from '../shared/protocol.ts';
+import { ConnectionError, TimeoutError, ValkeyasideError } from '../shared/errors.ts';
 import { RespSimple } from '../shared/resp/index.ts';
 import type { RespValue } from '../shared/resp/index.ts';
-import { SCRIPT_SHA, isPlaceholder, newClientId } from '../shared/valkeyaside.ts';
-import { BridgeSocket, droppedError, isDropped } from './bridge-socket.ts';
+import { SCRIPT_SHA, isPlaceholder } from '../shared/valkeyaside.ts';
+import { BridgeSocket, isDropped } from './bridge-socket.ts';
+import { ClientId } from './client-id.ts';
 import { toWireError } from './errors.ts';
-import type { WireError } from './errors.ts';
-import { LocalCache } from './local-cache.ts';
+import { Locks } from './locks.ts';
 import { resolveCoordinatorSettings } from './options.ts';
 import type { CoordinatorEnv, CoordinatorSettings } from './options.ts';
+import { badRequest, validRequest } from './rpc.ts';
+import type { CoordinatorStats, DelReply, DelRequest, GetOutcome, GetReply, GetRequest, LoaderCallback, LoaderReply } from './rpc.ts';
+import { TrackedReads } from './tracked-reads.ts';
 import { Deadline, Waiters } from './waiters.ts';
 import type { Watch } from './waiters.ts';
 
-/**
- * How a get was answered, for metrics:
- * - `hit`: from the coordinator's local copy; `server-hit`: read from Valkey through the bridge;
- * - `miss`: no value and no loader, resolved to null;
- * - `loaded`: this get held the lock, ran its loader and stored the value;
- * - `took-over`: as `loaded`, after releasing a lock whose holder's marker was gone;
- * - `not-cached`: this get ran its loader but the value was not stored (the key changed meanwhile, or the store failed);
- * - `waited`: another client held the lock; this get waited for its push and returned what it stored.
- */
-export type GetOutcome = 'hit' | 'server-hit' | 'miss' | 'loaded' | 'took-over' | 'not-cached' | 'waited';
-
-/** RPC: one get. `timeoutMs` is the get's deadline from now; `requestId` lets `cancelGet` reach it. */
-export interface GetRequest {
-  readonly key: string;
-  readonly ttlMs: number;
-  readonly timeoutMs: number;
-  readonly requestId: string;
-}
-
-/** What the caller's loader wrapper answers. `cancelled`: the caller gave up before the loader returned. */
-export type LoaderReply =
-  | { readonly ok: true; readonly value: string; readonly ttlMs?: number; readonly cancelled: boolean }
-  | { readonly ok: false; readonly cancelled: boolean };
-
-/** The caller's loader wrapper, called back over RPC with the key and the lock's ttl. */
-export type LoaderCallback = (key: string, ttlMs: number) => Promise<LoaderReply>;
-
-/** RPC reply of `getValue`. `loader-error`: the caller rethrows its loader's own error, which never left it. */
-export type GetReply =
-  | { readonly kind: 'value'; readonly value: string | null; readonly outcome: GetOutcome }
-  | { readonly kind: 'loader-error' }
-  | { readonly kind: 'error'; readonly error: WireError };
-
-export interface DelRequest {
-  readonly key: string;
-  readonly timeoutMs: number;
-}
-
-export type DelReply = { readonly kind: 'ok' } | { readonly kind: 'error'; readonly error: WireError };
-
-/** A coordinator's state, for tests and metrics. */
-export interface CoordinatorStats {
-  readonly connected: boolean;
-  /** The current client id (`valkeyid:…`), also the name of its liveness marker; null until a first lock. */
-  readonly clientId: string | null;
-  readonly entries: number;
-  readonly bytes: number;
-  readonly activeGets: number;
-  /** Gets parked until a push wakes them (another client holds the lock). */
-  readonly waitingGets: number;
-  readonly watchedKeys: number;
-  readonly commandsInFlight: number;
-}
-
-interface ReadResult {
-  readonly value: string | null;
-  /** True when served from the local copy. */
-  readonly local: boolean;
-}
-
-/** A lock attempt in flight, shared by the gets of its key in this coordinator until a push names the key. */
-interface LockFlight {
-  readonly id: string;
-  readonly reply: Promise<string | null>;
-}
-
-/** A TRACKED.GET in flight; a push for its key poisons it so its reply is not kept. */
-interface ReadFlight {
-  poisoned: boolean;
-  promise: Promise<ReadResult>;
-}
-
 const decoder = new TextDecoder();
-
-function stringOrNull(reply: RespValue, what: string): string | null {
-  if (reply === null) return null;
-  if (reply instanceof Uint8Array) return decoder.decode(reply);
-  if (reply instanceof RespSimple) return reply.value;
-  throw new ProtocolError('ERR_BRIDGE_REPLY', `unexpected reply to ${what}: expected a string or null`);
-}
-
-function parseTrackedGet(reply: RespValue): { value: string | null; ttlMs: number; cacheable: boolean } {
-  if (Array.isArray(reply) && reply.length === 3) {
-    const [value, ttlMs, cacheable] = reply;
-    if ((value === null || value instanceof Uint8Array) && (typeof ttlMs === 'number' || typeof ttlMs === 'bigint') && typeof cacheable === 'boolean') {
-      return { value: value === null ? null : decoder.decode(value), ttlMs: Number(ttlMs), cacheable };
-    }
-  }
-  throw new ProtocolError('ERR_BRIDGE_REPLY', `unexpected reply to ${TRACKED_GET}: expected [value, ttlMs, cacheable]`);
-}
 
 function isOk(reply: RespValue): boolean {
   return (reply instanceof RespSimple && reply.value === 'OK') || (reply instanceof Uint8Array && decoder.decode(reply) === 'OK');
-}
-
-function badRequest(message: string): { kind: 'error'; error: WireError } {
-  return { kind: 'error', error: toWireError(new ValkeyasideError('ERR_BAD_REQUEST', message)) };
-}
-
-function validRequest(key: unknown, ms: unknown): boolean {
-  return typeof key === 'string' && typeof ms === 'number' && Number.isSafeInteger(ms) && ms > 0;
 }
 
 /**
@@ -126,19 +31,12 @@ function validRequest(key: unknown, ms: unknown): boolean {
  */
 export class CacheAsideCoordinator extends DurableObject<CoordinatorEnv> {
   readonly #settings: CoordinatorSettings;
-  readonly #cache: LocalCache;
   readonly #waiters = new Waiters();
   readonly #bridge: BridgeSocket;
-  readonly #reads = new Map<string, ReadFlight>();
-  readonly #locks = new Map<string, LockFlight>();
+  readonly #reads: TrackedReads;
+  readonly #clientId: ClientId;
+  readonly #locks: Locks;
   readonly #deadlines = new Map<string, Deadline>();
-  #clientId: string | null = null;
-  #creatingId: Promise<string> | null = null;
-  /** Bumped whenever the client id is replaced, so a marker created across the change is not adopted. */
-  #generation = 0;
-  /** Markers of replaced ids, deleted as soon as a socket is open. */
-  readonly #staleIds = new Set<string>();
-  #refreshTimer: ReturnType<typeof setTimeout> | undefined;
   #idleTimer: ReturnType<typeof setTimeout> | undefined;
   #activeGets = 0;
   #waitingGets = 0;
@@ -149,7 +47,6 @@ export class CacheAsideCoordinator extends DurableObject<CoordinatorEnv> {
   constructor(ctx: DurableObjectState, env: CoordinatorEnv) {
     super(ctx, env);
     this.#settings = resolveCoordinatorSettings(env);
-    this.#cache = new LocalCache({ maxEntries: this.#settings.maxEntries, maxBytes: this.#settings.maxBytes });
     this.#bridge = new BridgeSocket({
       url: this.#settings.bridgeUrl,
       token: this.#settings.bridgeToken,
@@ -160,12 +57,15 @@ export class CacheAsideCoordinator extends DurableObject<CoordinatorEnv> {
       replyTimeoutMs: this.#settings.replyTimeoutMs,
     }, {
       onPush: (keys) => this.#onPush(keys),
-      onOpen: () => this.#deleteStaleMarkers(),
+      onOpen: () => this.#clientId.deleteStale(),
       onClose: () => {
         this.#forgetEverything();
-        this.#replaceClientId();
+        this.#clientId.replace();
       },
     });
+    this.#reads = new TrackedReads(this.#bridge, { maxEntries: this.#settings.maxEntries, maxBytes: this.#settings.maxBytes });
+    this.#clientId = new ClientId(this.#bridge, this.#settings.clientTtlMs);
+    this.#locks = new Locks(this.#bridge, this.#clientId, this.#settings.useLuaLock);
   }
 
   /** RPC: a get (see `CacheAside.get`). Never throws; errors come back as `{ kind: 'error' }`. */
@@ -246,9 +146,9 @@ export class CacheAsideCoordinator extends DurableObject<CoordinatorEnv> {
   getStats(): CoordinatorStats {
     return {
       connected: this.#bridge.isOpen,
-      clientId: this.#clientId,
-      entries: this.#cache.size,
-      bytes: this.#cache.bytes,
+      clientId: this.#clientId.current,
+      entries: this.#reads.size,
+      bytes: this.#reads.bytes,
       activeGets: this.#activeGets,
       waitingGets: this.#waitingGets,
       watchedKeys: this.#waiters.size,
@@ -267,9 +167,9 @@ export class CacheAsideCoordinator extends DurableObject<CoordinatorEnv> {
       const watch = this.#waiters.watch(key);
       let markerWatch: Watch | undefined;
       try {
-        let { value, local } = await deadline.race(this.#read(key, capMs, deadline));
+        let { value, local } = await deadline.race(this.#reads.read(key, capMs, deadline.at));
         if (value === null && loader !== undefined) {
-          const lock = await this.#acquire(key, ttlMs, deadline);
+          const lock = await this.#locks.acquire(key, ttlMs, deadline);
           if (lock.mine) return await this.#load(key, ttlMs, lock.id, loader, deadline, tookOver);
           value = lock.holder;
           local = false;
@@ -279,7 +179,7 @@ export class CacheAsideCoordinator extends DurableObject<CoordinatorEnv> {
           return { kind: 'value', value, outcome };
         }
         markerWatch = this.#waiters.watch(value);
-        const marker = await deadline.race(this.#read(value, this.#settings.clientTtlMs, deadline));
+        const marker = await deadline.race(this.#reads.read(value, this.#settings.clientTtlMs, deadline.at));
         if (marker.value === null) {
           // The holder is gone (marker expired or deleted): release its lock and start over.
           await deadline.race(this.#bridge.command(['EVALSHA', SCRIPT_SHA.delkey, 1, key, value], deadline.at));
@@ -309,22 +209,22 @@ export class CacheAsideCoordinator extends DurableObject<CoordinatorEnv> {
     try {
       reply = await deadline.race(Promise.resolve(loader(key, ttlMs)));
     } catch (error) {
-      this.#release(key, id);
+      this.#locks.release(key, id);
       if (error instanceof TimeoutError) throw error;
       throw new ConnectionError(`calling the loader back in the calling Worker failed: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
     }
     if (reply === null || typeof reply !== 'object' || reply.ok !== true) {
-      this.#release(key, id);
+      this.#locks.release(key, id);
       return { kind: 'loader-error' };
     }
     const { value, cancelled } = reply;
     const storeTtlMs = reply.ttlMs ?? ttlMs;
     if (typeof value !== 'string' || !Number.isSafeInteger(storeTtlMs) || storeTtlMs <= 0) {
-      this.#release(key, id);
+      this.#locks.release(key, id);
       throw new ValkeyasideError('ERR_BAD_REQUEST', 'the loader wrapper answered without a string value or with an invalid ttl');
     }
     if (cancelled || deadline.expired) {
-      this.#release(key, id);
+      this.#locks.release(key, id);
       const message = deadline.error?.message ?? (cancelled ? `${deadline.what} was given up by the caller` : `${deadline.what} timed out`);
       throw new TimeoutError(message, { value });
     }
@@ -333,112 +233,14 @@ export class CacheAsideCoordinator extends DurableObject<CoordinatorEnv> {
     try {
       stored = isOk(await deadline.race(store));
     } catch (error) {
-      this.#release(key, id);
+      this.#locks.release(key, id);
       if (error instanceof TimeoutError) throw new TimeoutError(error.message, { value });
       // Any other store failure: the caller still gets the value it loaded; it is just not cached.
     }
     // Read it back once stored (not pipelined: our own store's push would poison a read sent with it). The tracked
     // read re-registers this coordinator for the key's pushes and fills the local copy for the next get.
-    if (stored) await deadline.race(this.#read(key, Math.min(storeTtlMs, this.#settings.localTtlCapMs), deadline, true)).catch(() => {});
+    if (stored) await deadline.race(this.#reads.read(key, Math.min(storeTtlMs, this.#settings.localTtlCapMs), deadline.at, true)).catch(() => {});
     return { kind: 'value', value, outcome: !stored ? 'not-cached' : tookOver ? 'took-over' : 'loaded' };
-  }
-
-  /**
-   * Takes the lock: `SET key id NX GET PX ttl` (or the Lua lock). `mine` when we now hold it, else `holder` is the
-   * key's value. Concurrent gets of a key here share one attempt: only its sender can hold the lock; the others see
-   * our own id as the holder and wait for the push like any waiter (one command per coordinator, not per get).
-   */
-  async #acquire(key: string, ttlMs: number, deadline: Deadline): Promise<{ mine: true; id: string } | { mine: false; holder: string }> {
-    let shared = this.#locks.get(key);
-    if (shared === undefined) {
-      const id = await this.#ensureClientId(deadline);
-      shared = this.#locks.get(key);
-      if (shared === undefined) return this.#tryLock(key, id, ttlMs, deadline);
-    }
-    const holder = await deadline.race(shared.reply);
-    return { mine: false, holder: holder ?? shared.id };
-  }
-
-  async #tryLock(key: string, id: string, ttlMs: number, deadline: Deadline): Promise<{ mine: true; id: string } | { mine: false; holder: string }> {
-    const args = this.#settings.useLuaLock
-      ? ['EVALSHA', SCRIPT_SHA.acquireLock, 1, key, id, ttlMs]
-      : ['SET', key, id, 'NX', 'GET', 'PX', ttlMs];
-    const reply = this.#bridge.command(args, deadline.at).then((r) => stringOrNull(r, 'the lock'));
-    const flight: LockFlight = { id, reply };
-    this.#locks.set(key, flight);
-    const done = () => { if (this.#locks.get(key) === flight) this.#locks.delete(key); };
-    reply.then(done, done);
-    try {
-      const holder = await deadline.race(reply);
-      return holder === null ? { mine: true, id } : { mine: false, holder };
-    } catch (error) {
-      // The lock may still land after we gave up; then nobody would fill it, so release it.
-      if (deadline.expired) reply.then((late) => { if (late === null) this.#release(key, id); }, () => {});
-      throw error;
-    }
-  }
-
-  /** A local copy, a shared in-flight read of the key, or a new TRACKED.GET (`fresh` forces the latter). */
-  #read(key: string, capMs: number, deadline: Deadline, fresh = false): Promise<ReadResult> {
-    if (!fresh) {
-      const value = this.#cache.get(key);
-      if (value !== undefined) return Promise.resolve({ value, local: true });
-      const flight = this.#reads.get(key);
-      if (flight !== undefined) return flight.promise;
-    }
-    const flight: ReadFlight = { poisoned: false, promise: Promise.resolve({ value: null, local: false }) };
-    const sentAt = Date.now();
-    const done = () => { if (this.#reads.get(key) === flight) this.#reads.delete(key); };
-    flight.promise = this.#bridge.command([TRACKED_GET, key, Math.max(1, Math.floor(capMs))], deadline.at).then((reply) => {
-      done();
-      const { value, ttlMs, cacheable } = parseTrackedGet(reply);
-      if (cacheable && !flight.poisoned && ttlMs > 0) this.#cache.set(key, value, ttlMs, sentAt);
-      return { value, local: false };
-    }, (error: unknown) => {
-      done();
-      throw error;
-    });
-    this.#reads.set(key, flight);
-    return flight.promise;
-  }
-
-  /** Compare-and-delete of our lock, in the background: nobody waits for it. */
-  #release(key: string, id: string): void {
-    this.#bridge.command(['EVALSHA', SCRIPT_SHA.delkey, 1, key, id]).catch(() => {});
-  }
-
-  /** The client id, creating it (and its marker, `SET id "" PX clientTtlMs`) on first use. */
-  #ensureClientId(deadline: Deadline): Promise<string> {
-    if (this.#clientId !== null) return Promise.resolve(this.#clientId);
-    if (this.#creatingId === null) {
-      const generation = this.#generation;
-      const id = newClientId();
-      const creating = this.#bridge.command(['SET', id, '', 'PX', this.#settings.clientTtlMs], deadline.at).then(() => {
-        if (generation !== this.#generation) {
-          this.#staleIds.add(id);
-          this.#deleteStaleMarkers();
-          throw droppedError('the client id was replaced while its marker was being created');
-        }
-        this.#clientId = id;
-        this.#scheduleRefresh(id);
-        return id;
-      });
-      this.#creatingId = creating;
-      const clear = () => { if (this.#creatingId === creating) this.#creatingId = null; };
-      creating.then(clear, clear);
-    }
-    return deadline.race(this.#creatingId);
-  }
-
-  /** Refreshes the marker every half of its ttl while the id lives (Go's refresh goroutine). */
-  #scheduleRefresh(id: string): void {
-    if (this.#refreshTimer !== undefined) clearTimeout(this.#refreshTimer);
-    const { clientTtlMs } = this.#settings;
-    this.#refreshTimer = setTimeout(() => {
-      if (this.#clientId !== id) return;
-      this.#bridge.command(['SET', id, '', 'PX', clientTtlMs]).catch(() => {});
-      this.#scheduleRefresh(id);
-    }, Math.max(1, Math.floor(clientTtlMs / 2)));
   }
 
   #onPush(keys: string[] | null): void {
@@ -448,45 +250,21 @@ export class CacheAsideCoordinator extends DurableObject<CoordinatorEnv> {
     }
     // Drop everything (FLUSHALL, or the bridge lost Valkey): as on a disconnect, our locks are abandoned too.
     this.#forgetEverything();
-    this.#replaceClientId();
-    this.#deleteStaleMarkers();
+    this.#clientId.replace();
+    this.#clientId.deleteStale();
   }
 
   #invalidate(key: string): void {
-    this.#cache.delete(key);
+    this.#reads.invalidate(key);
     // Gets arriving after a push send their own lock attempt: the shared one may predate the change.
-    this.#locks.delete(key);
-    const flight = this.#reads.get(key);
-    if (flight !== undefined) {
-      flight.poisoned = true;
-      this.#reads.delete(key);
-    }
+    this.#locks.forget(key);
     this.#waiters.wake(key);
   }
 
   #forgetEverything(): void {
-    this.#cache.clear();
-    this.#locks.clear();
-    for (const flight of this.#reads.values()) flight.poisoned = true;
     this.#reads.clear();
+    this.#locks.clear();
     this.#waiters.wakeAll();
-  }
-
-  /** Go's onInvalidation(nil): a new id for new locks; the old marker goes, so its locks look abandoned. */
-  #replaceClientId(): void {
-    this.#generation++;
-    if (this.#clientId !== null) this.#staleIds.add(this.#clientId);
-    this.#clientId = null;
-    this.#creatingId = null;
-    if (this.#refreshTimer !== undefined) clearTimeout(this.#refreshTimer);
-    this.#refreshTimer = undefined;
-  }
-
-  #deleteStaleMarkers(): void {
-    if (this.#staleIds.size === 0 || !this.#bridge.isOpen) return;
-    const ids = [...this.#staleIds];
-    this.#staleIds.clear();
-    this.#bridge.command(['DEL', ...ids]).catch(() => {});
   }
 
   #touch(): void {
@@ -508,10 +286,7 @@ export class CacheAsideCoordinator extends DurableObject<CoordinatorEnv> {
 
   /** Idle: delete our markers, close the socket and drop the local cache (without a socket no push can reach it). */
   async #goIdle(): Promise<void> {
-    const ids = [...this.#staleIds];
-    if (this.#clientId !== null) ids.push(this.#clientId);
-    this.#replaceClientId();
-    this.#staleIds.clear();
+    const ids = this.#clientId.retire();
     this.#bridge.autoReconnect = false;
     if (ids.length > 0 && this.#bridge.isOpen) {
       let timer: ReturnType<typeof setTimeout> | undefined;

@@ -4,7 +4,7 @@ export type { DelOptions, GetOptions, GetResult, Loader, LoaderContext } from '.
 export { TypedCacheAside, jsonCodec } from './typed-cache-aside.ts';
 export type { Codec } from './typed-cache-aside.ts';
 export { CacheAsideCoordinator } from './coordinator.ts';
-export type { CoordinatorStats, GetOutcome } from './coordinator.ts';
+export type { CoordinatorStats, GetOutcome } from './rpc.ts';
 export { CACHE_ASIDE_DEFAULTS, COORDINATOR_DEFAULTS } from './options.ts';
 export type { CacheAsideOptions, CoordinatorEnv, FromEnvOptions, Placement } from './options.ts';
 export { SerializationError } from './errors.ts';
