@@ -89,6 +89,10 @@ export class CommandRunner {
     const ttlMs = read.pttl >= 0 ? Math.min(read.pttl, read.capMs) : read.capMs;
     const cacheable = ttlMs > 0 && this.ctx.tracker.isCacheable(token);
     if (cacheable) this.ctx.router.registerRead(session, token.key);
+    // The key changed while the read was in flight, and this session was not yet a reader, so the push went to
+    // others only. Send it here too, ahead of the reply: a client waiting on the key (a lock holder's store) must
+    // wake and read again, not wait for a push that already went by. Flushes and new epochs push to everyone anyway.
+    else if (token.poisoned && token.epoch === this.ctx.tracker.epoch) session.queuePush([token.key], true);
     return [read.value, cacheable ? ttlMs : 0, cacheable];
   }
 

@@ -59,6 +59,11 @@ describe('bridge: read/invalidation race', () => {
     expect(bridge.stats().pendingReads).toBe(1);
     proxy.release('fromServer');
     expect(await reply).toEqual({ value: 'old-value', ttlMs: 0, cacheable: false });
+    // The session was not yet a reader when the write's push went out, so it gets the key's push ahead of the
+    // poisoned reply: a client waiting on the key wakes and reads again instead of waiting for a push gone by.
+    const arrivals = client.arrivals.map((a) => (a.kind === 'push' ? `push:${a.keys?.join(',')}` : 'reply'));
+    expect(arrivals).toEqual([`push:${k}`, 'reply']);
+    expect(await client.nextPush()).toEqual([k]);
     // Read again with nothing in the way: fresh and cacheable.
     expect(await trackedGet(client, k, 60_000)).toEqual({ value: 'new-value', ttlMs: 60_000, cacheable: true });
     expect(bridge.stats().pendingReads).toBe(0);
