@@ -23,6 +23,7 @@ export const SETTINGS: readonly Setting[] = Object.freeze([
   { env: 'BRIDGE_MAX_SESSIONS', flag: '--max-sessions', option: 'maxSessions', kind: 'int', help: 'concurrent sessions [10000]' },
   { env: 'BRIDGE_MAX_FRAME_BYTES', flag: '--max-frame-bytes', option: 'maxFrameBytes', kind: 'int', help: 'largest client message [8388608]' },
   { env: 'BRIDGE_MAX_INFLIGHT', flag: '--max-inflight', option: 'maxInflight', kind: 'int', help: 'unanswered commands per session [256]' },
+  { env: 'BRIDGE_MAX_COMMANDS_PER_FRAME', flag: '--max-commands-per-frame', option: 'maxCommandsPerFrame', kind: 'int', help: 'commands in one client message before close 1009 [65536]' },
   { env: 'BRIDGE_MAX_BUFFERED_BYTES', flag: '--max-buffered-bytes', option: 'maxBufferedBytes', kind: 'int', help: 'unsent bytes per session before close 1008 [16777216]' },
   { env: 'BRIDGE_MAX_TRACKED_KEYS', flag: '--max-tracked-keys', option: 'maxTrackedKeys', kind: 'int', help: 'tracked keys per session [10000]' },
   { env: 'BRIDGE_VALKEY_PING_MS', flag: '--valkey-ping-ms', option: 'valkeyPingMs', kind: 'int', help: 'Valkey PING health-check interval [1000]' },

@@ -29,6 +29,11 @@ export interface BridgeOptions {
   maxFrameBytes?: number;
   /** Commands per session accepted but not yet answered; past it the session's socket is paused. Default 256. */
   maxInflight?: number;
+  /**
+   * Commands one client message may hold; more closes the session with 1009 before any of them runs. Bounds the
+   * memory one message can take once decoded (~0.5 KiB per command). Default 65536.
+   */
+  maxCommandsPerFrame?: number;
   /** Bytes queued towards one client before the session is closed with 1008. Default 16 MiB. */
   maxBufferedBytes?: number;
   /** Keys one session may have registered for invalidation; the oldest are evicted (with a push). Default 10000. */
@@ -57,6 +62,7 @@ export const BRIDGE_DEFAULTS = Object.freeze({
   maxSessions: 10_000,
   maxFrameBytes: 8 * 1024 * 1024,
   maxInflight: 256,
+  maxCommandsPerFrame: 65_536,
   maxBufferedBytes: 16 * 1024 * 1024,
   maxTrackedKeys: 10_000,
   valkeyPingMs: 1_000,
@@ -96,6 +102,7 @@ export type ResolvedBridgeOptions = Readonly<{
   maxSessions: number;
   maxFrameBytes: number;
   maxInflight: number;
+  maxCommandsPerFrame: number;
   maxBufferedBytes: number;
   maxTrackedKeys: number;
   valkeyPingMs: number;
@@ -125,6 +132,12 @@ const FORBIDDEN_EXTENSIONS = new Set([
   'WAIT', 'WAITAOF', 'FLUSHALL', 'FLUSHDB', 'SHUTDOWN', 'DEBUG', 'CONFIG', 'ACL', 'SCRIPT', 'FUNCTION', 'EVAL',
   'EVALSHA', 'EVAL_RO', 'EVALSHA_RO', 'FCALL', 'FCALL_RO', 'KEYS', 'SCAN', 'MIGRATE', 'REPLICAOF', 'SLAVEOF',
   'SYNC', 'PSYNC', 'MODULE', 'READONLY', 'READWRITE', 'CLUSTER',
+  // Commands naming a second key: the bridge checks only the first argument against a token's prefix, so these
+  // would let a prefixed token read or write another tenant's keys (e.g. RENAME tenant-a:x tenant-b:x).
+  'RENAME', 'RENAMENX', 'COPY', 'MOVE', 'MSET', 'MSETNX', 'MGET', 'UNLINK', 'TOUCH', 'SMOVE', 'LMOVE', 'RPOPLPUSH',
+  'SINTERSTORE', 'SUNIONSTORE', 'SDIFFSTORE', 'SINTER', 'SUNION', 'SDIFF', 'SINTERCARD', 'ZINTERSTORE', 'ZUNIONSTORE',
+  'ZDIFFSTORE', 'ZRANGESTORE', 'ZINTER', 'ZUNION', 'ZDIFF', 'ZINTERCARD', 'LMPOP', 'ZMPOP', 'BITOP', 'PFMERGE',
+  'PFCOUNT', 'SORT', 'SORT_RO', 'GEORADIUS', 'GEORADIUSBYMEMBER', 'GEOSEARCHSTORE',
 ]);
 const BUILT_IN = new Set(['PING', 'TRACKED.GET', 'GET', 'PTTL', 'EXISTS', 'SET', 'DEL']);
 
@@ -248,6 +261,7 @@ export function resolveBridgeOptions(options: BridgeOptions): ResolvedBridgeOpti
     maxSessions: int('maxSessions', options.maxSessions ?? d.maxSessions, 1, 1_000_000),
     maxFrameBytes,
     maxInflight: int('maxInflight', options.maxInflight ?? d.maxInflight, 1, 100_000),
+    maxCommandsPerFrame: int('maxCommandsPerFrame', options.maxCommandsPerFrame ?? d.maxCommandsPerFrame, 1, 10_000_000),
     maxBufferedBytes: int('maxBufferedBytes', options.maxBufferedBytes ?? d.maxBufferedBytes, 1024, 1024 * 1024 * 1024),
     maxTrackedKeys: int('maxTrackedKeys', options.maxTrackedKeys ?? d.maxTrackedKeys, 1, 10_000_000),
     valkeyPingMs: int('valkeyPingMs', options.valkeyPingMs ?? d.valkeyPingMs, 10, 600_000),

@@ -30,6 +30,8 @@ export interface SessionContext {
 type Work = { command: RespValue } | { reply: RespErrorReply; kind: ErrorKind };
 
 const INVALIDATE_BYTES = new TextEncoder().encode(INVALIDATE);
+/** Bytes decoded at a time from one message (see onMessage). */
+const FEED_SLICE_BYTES = 64 * 1024;
 const TEXT_FRAME = 'ERR protocol: text frames are not supported; send RESP in binary frames';
 let nextId = 1;
 
@@ -147,9 +149,17 @@ export class Session implements PushTarget {
       this.process();
       return;
     }
-    let values: RespValue[];
+    const values: RespValue[] = [];
     try {
-      values = this.decoder.feed(chunk);
+      // Fed in slices so that a message of many tiny commands is refused before it is all turned into objects
+      // (an 8 MiB message of empty commands is ~800k arrays: hundreds of MiB). Nothing runs until all is decoded.
+      const max = this.ctx.options.maxCommandsPerFrame;
+      for (let at = 0; at < chunk.length; at += FEED_SLICE_BYTES) {
+        for (const value of this.decoder.feed(chunk.subarray(at, at + FEED_SLICE_BYTES))) values.push(value);
+        if (values.length > max) {
+          throw new ProtocolError('ERR_RESP_TOO_MANY', `more than ${max} commands in one message`, CLOSE_CODES.MESSAGE_TOO_BIG);
+        }
+      }
       if (this.decoder.bufferedBytes > 0) {
         throw new ProtocolError('ERR_RESP_INCOMPLETE', 'a message must hold complete commands; a command never spans two messages');
       }

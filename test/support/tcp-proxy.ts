@@ -9,6 +9,9 @@ interface Pipe {
   readonly client: Socket;
   readonly server: Socket;
   readonly held: Record<Direction, Buffer[]>;
+  /** Delayed chunks, written strictly in arrival order by one timer per direction. */
+  readonly delayed: Record<Direction, Array<{ due: number; chunk: Buffer }>>;
+  readonly timers: Record<Direction, NodeJS.Timeout | null>;
 }
 
 export interface TcpProxy {
@@ -29,6 +32,11 @@ export interface TcpProxy {
   waitForHeld(direction: Direction, predicate: (text: string) => boolean, timeoutMs?: number): Promise<void>;
   /** While on, every byte in both directions is dropped and nothing is closed (a half-open peer). */
   blackhole(on: boolean): void;
+  /**
+   * A truly half-open peer: like `blackhole`, and a close on one side is not passed to the other while on (the
+   * other end never learns). `cutAll` resets what is left.
+   */
+  halfOpen(on: boolean): void;
   /** Destroys every proxied connection (both sides). New connections are still accepted. */
   cutAll(): void;
   close(): Promise<void>;
@@ -38,9 +46,9 @@ export async function startTcpProxy(targetHost: string, targetPort: number): Pro
   const pipes = new Set<Pipe>();
   const delay: Record<Direction, number> = { toServer: 0, fromServer: 0 };
   const holding: Record<Direction, boolean> = { toServer: false, fromServer: false };
-  const lastDue: Map<Socket, number> = new Map();
   const events = new EventEmitter();
   let blackholed = false;
+  let propagateCloses = true;
 
   const forward = (pipe: Pipe, direction: Direction, chunk: Buffer) => {
     if (blackholed) return;
@@ -51,25 +59,44 @@ export async function startTcpProxy(targetHost: string, targetPort: number): Pro
     }
     const target = direction === 'toServer' ? pipe.server : pipe.client;
     const ms = delay[direction];
-    if (ms === 0 && !lastDue.has(target)) {
+    const queue = pipe.delayed[direction];
+    if (ms === 0 && queue.length === 0) {
       target.write(chunk);
       return;
     }
-    // Keep order: never due before the previous chunk on the same socket.
-    const due = Math.max(Date.now() + ms, lastDue.get(target) ?? 0);
-    lastDue.set(target, due);
-    setTimeout(() => {
-      if (!target.destroyed) target.write(chunk);
-      if (lastDue.get(target) === due) lastDue.delete(target);
-    }, due - Date.now());
+    // One queue and one timer per direction: separate timers of equal due time may fire out of order, which
+    // would reorder bytes inside the TCP stream.
+    queue.push({ due: Date.now() + ms, chunk });
+    drainLater(pipe, direction, target);
+  };
+  const drainLater = (pipe: Pipe, direction: Direction, target: Socket) => {
+    const queue = pipe.delayed[direction];
+    if (pipe.timers[direction] !== null || queue.length === 0) return;
+    pipe.timers[direction] = setTimeout(() => {
+      pipe.timers[direction] = null;
+      const now = Date.now();
+      while (queue.length > 0 && queue[0]!.due <= now) {
+        const { chunk } = queue.shift()!;
+        if (!target.destroyed) target.write(chunk);
+      }
+      drainLater(pipe, direction, target);
+    }, Math.max(1, queue[0]!.due - Date.now()));
   };
 
   const server: Server = createServer((client) => {
     const upstream = createConnection({ host: targetHost, port: targetPort });
-    const pipe: Pipe = { client, server: upstream, held: { toServer: [], fromServer: [] } };
+    const pipe: Pipe = {
+      client, server: upstream, held: { toServer: [], fromServer: [] },
+      delayed: { toServer: [], fromServer: [] }, timers: { toServer: null, fromServer: null },
+    };
     pipes.add(pipe);
     const teardown = () => {
+      if (!propagateCloses) return; // half-open: the other end is left as it is, until cutAll
       pipes.delete(pipe);
+      for (const direction of ['toServer', 'fromServer'] as const) {
+        if (pipe.timers[direction] !== null) clearTimeout(pipe.timers[direction]!);
+        pipe.delayed[direction].length = 0;
+      }
       client.destroy();
       upstream.destroy();
     };
@@ -131,6 +158,10 @@ export async function startTcpProxy(targetHost: string, targetPort: number): Pro
         }, timeoutMs);
         events.on('held', onHeld);
       });
+    },
+    halfOpen(on) {
+      blackholed = on;
+      propagateCloses = !on;
     },
     blackhole(on) {
       blackholed = on;
