@@ -36,6 +36,8 @@ export class CacheAsideCoordinator extends DurableObject<CoordinatorEnv> {
   readonly #reads: TrackedReads;
   readonly #clientId: ClientId;
   readonly #locks: Locks;
+  /** Keys whose loader runs in this coordinator now, with the lock id it holds. */
+  readonly #loading = new Map<string, string>();
   readonly #deadlines = new Map<string, Deadline>();
   #idleTimer: ReturnType<typeof setTimeout> | undefined;
   #activeGets = 0;
@@ -169,9 +171,17 @@ export class CacheAsideCoordinator extends DurableObject<CoordinatorEnv> {
       try {
         let { value, local } = await deadline.race(this.#reads.read(key, capMs, deadline.at));
         if (value === null && loader !== undefined) {
-          const lock = await this.#locks.acquire(key, ttlMs, deadline);
-          if (lock.mine) return await this.#load(key, ttlMs, lock.id, loader, deadline, tookOver);
-          value = lock.holder;
+          // Our own load of the key is still running (a del emptied the key meanwhile): wait for it rather than lock
+          // again. Every lock here uses one client id, so a second lock would let the first load's compare-and-set
+          // match it and store a value computed before the del.
+          const ownLoad = this.#loading.get(key);
+          if (ownLoad !== undefined) {
+            value = ownLoad;
+          } else {
+            const lock = await this.#locks.acquire(key, ttlMs, deadline);
+            if (lock.mine) return await this.#loadHolding(key, ttlMs, lock.id, loader, deadline, tookOver);
+            value = lock.holder;
+          }
           local = false;
         }
         if (value === null || !isPlaceholder(value)) {
@@ -200,6 +210,18 @@ export class CacheAsideCoordinator extends DurableObject<CoordinatorEnv> {
         watch.release();
         markerWatch?.release();
       }
+    }
+  }
+
+  /** Runs `#load` with the key marked as loading here; when it ends, wakes this coordinator's gets of the key. */
+  async #loadHolding(key: string, ttlMs: number, id: string, loader: LoaderCallback, deadline: Deadline, tookOver: boolean): Promise<GetReply> {
+    this.#loading.set(key, id);
+    try {
+      return await this.#load(key, ttlMs, id, loader, deadline, tookOver);
+    } finally {
+      if (this.#loading.get(key) === id) this.#loading.delete(key);
+      // A failed compare-and-set or a lock released without a write sends no push: wake local waiters ourselves.
+      this.#waiters.wake(key);
     }
   }
 

@@ -1,0 +1,92 @@
+// The library-level chaos run: CacheAside and its coordinators in workerd (Miniflare), over the same fault-injectable
+// bridge stack, the same workload and checker as the protocol-level run, plus coordinator aborts (ctx.abort) and
+// loader isolate death. Writes through the bridge are not part of the library's API, so its mix has none.
+import { quiesce } from './bridge-chaos.ts';
+import { startBridgeStack, type BridgeStack } from './bridge-stack.ts';
+import { checkHistory, DEFAULT_CHECK_OPTIONS, type CheckOptions } from './checker.ts';
+import { makeFault, runFaultLoop, type BridgeFault } from './faults.ts';
+import { History } from './history.ts';
+import { seededRandom } from './random.ts';
+import { memorySnapshot, type ChaosReport } from './report.ts';
+import { startWorkerStack, type WorkerStack } from './worker-stack.ts';
+import { runWorkload, type WorkloadConfig } from './workload.ts';
+
+export interface LibraryChaosConfig {
+  readonly name: string;
+  readonly durationMs: number;
+  readonly maxOps: number;
+  readonly faults: readonly BridgeFault[];
+  readonly keys?: number;
+  readonly lanes?: number;
+  readonly dataDelayMs?: number;
+  readonly mix?: WorkloadConfig['mix'];
+  readonly seed?: number;
+  readonly check?: Partial<CheckOptions>;
+}
+
+const TTL_MS = 5_000;
+const GET_TIMEOUT_MS = 2_000;
+
+/** A bridge stack and the Workers over it, shared by several runs (each with its own keys and History). */
+export interface LibraryChaosEnv {
+  readonly stack: BridgeStack;
+  readonly workers: WorkerStack;
+  close(): Promise<void>;
+}
+
+export async function startLibraryChaosEnv(): Promise<LibraryChaosEnv> {
+  const stack = await startBridgeStack();
+  try {
+    const workers = await startWorkerStack(stack, new History());
+    return { stack, workers, close: async () => { await workers.close(); await stack.close(); } };
+  } catch (error) {
+    await stack.close();
+    throw error;
+  }
+}
+
+/** One run; on its own environment unless `shared` is given. */
+export async function runLibraryChaos(config: LibraryChaosConfig, shared?: LibraryChaosEnv): Promise<ChaosReport> {
+  const seed = config.seed ?? Math.floor(Math.random() * 2 ** 31);
+  const random = seededRandom(seed);
+  const memoryBefore = memorySnapshot();
+  const env = shared ?? (await startLibraryChaosEnv());
+  const { stack, workers: w } = env;
+  const history = new History();
+  w.history = history;
+  try {
+    if (config.dataDelayMs) stack.dataProxy.setDelay('fromServer', config.dataDelayMs);
+    const prefix = `lchaos:${seed.toString(36)}:`;
+    const keys = Array.from({ length: config.keys ?? 4 }, (_, i) => `${prefix}k${i}`);
+    const faults = config.faults.map((name) => makeFault(name, stack, history, {
+      crashCoordinator: () => w.abortCoordinator(w.clients[Math.floor(random() * w.clients.length)]!, keys[Math.floor(random() * keys.length)]!),
+      setLoaderStorm: (on) => w.setLoaderStorm(on),
+      setLoaderDeath: (on) => w.setLoaderDeath(on),
+    }, random));
+    const startedAt = performance.now();
+    const workload = runWorkload(history, {
+      keys, clients: w.clients, direct: stack.direct, lanes: config.lanes ?? 8, durationMs: config.durationMs, maxOps: config.maxOps,
+      ttlMs: TTL_MS, getTimeoutMs: GET_TIMEOUT_MS, hungGraceMs: DEFAULT_CHECK_OPTIONS.hungGraceMs, random,
+      mix: config.mix ?? { get: 60, peek: 10, del: 14, bridgeWrite: 0, outsideWrite: 11, outsideDel: 5 },
+      loaders: { slow: 0.1, fail: 0.08, hang: 0.02 },
+    });
+    const injected = await runFaultLoop(history, {
+      faults, untilAt: startedAt + config.durationMs * 0.8, holdMs: [100, 500], gapMs: [100, 400], random,
+      waitRecovered: () => stack.waitReady(15_000),
+    });
+    await workload;
+    stack.dataProxy.setDelay('fromServer', 0);
+    w.setLoaderDeath(false);
+    w.setLoaderStorm(false);
+    await stack.waitReady(15_000);
+    const quiescence = await quiesce(history, keys, w.clients, async (key) => stack.direct.get(key));
+    const check = checkHistory(history, { ...DEFAULT_CHECK_OPTIONS, ...config.check });
+    return {
+      name: config.name, seed, durationMs: Math.round(performance.now() - startedAt), summary: history.summary(),
+      faultsInjected: injected.length, check, quiescence, memoryBefore, memoryAfter: memorySnapshot(),
+      extra: { epoch: stack.bridge.stats().epoch, bridgeSessions: stack.bridge.stats().sessions },
+    };
+  } finally {
+    if (!shared) await env.close();
+  }
+}

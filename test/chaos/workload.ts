@@ -1,0 +1,127 @@
+// A randomized, bounded concurrent history: lanes of back-to-back operations over a small key space — gets with
+// loaders (fast, slow, failing, hanging) from many coordinators, dels (and writes) through them, and writes and dels
+// made directly in Valkey — every one recorded in the History with its start and end. Bounded by count and time.
+import type { Redis } from 'iovalkey';
+import { errorName, uniqueValue, type History, type Op } from './history.ts';
+
+/** What one get's loader does: wait `delayMs`, then return a unique value, or throw (`fail`). */
+export interface LoaderPlan {
+  readonly delayMs: number;
+  readonly fail: boolean;
+}
+
+/** A coordinator the workload drives (a miniature one over the bridge, or the library in workerd). */
+export interface ChaosClient {
+  readonly name: string;
+  /** Runs a get for `op` (its id names the loaded value). Resolves with the answer; rejects with the error. */
+  get(op: Op, ttlMs: number, loader: LoaderPlan | null, timeoutMs: number): Promise<{ value: string | null; outcome: string }>;
+  del(key: string, timeoutMs: number): Promise<void>;
+  /** A write through the bridge, when the client has one. */
+  write?(key: string, value: string, ttlMs: number, timeoutMs: number): Promise<void>;
+}
+
+export interface WorkloadConfig {
+  readonly keys: readonly string[];
+  readonly clients: readonly ChaosClient[];
+  /** Writes made outside the bridge go here. */
+  readonly direct: Redis;
+  readonly lanes: number;
+  readonly durationMs: number;
+  readonly maxOps: number;
+  readonly ttlMs: number;
+  readonly getTimeoutMs: number;
+  /** Weights of each operation (need not sum to 1). */
+  readonly mix: { readonly get: number; readonly peek: number; readonly del: number; readonly bridgeWrite: number; readonly outsideWrite: number; readonly outsideDel: number };
+  /** Chance a loader is slow (100–400 ms), fails, or outlives the get's deadline. */
+  readonly loaders: { readonly slow: number; readonly fail: number; readonly hang: number };
+  /** Extra time past a get's deadline before the workload stops waiting for it (it then counts as hung). */
+  readonly hungGraceMs: number;
+  readonly random?: () => number;
+}
+
+export function pickLoader(config: Pick<WorkloadConfig, 'loaders' | 'getTimeoutMs'>, random: () => number): LoaderPlan {
+  const r = random();
+  const { slow, fail, hang } = config.loaders;
+  if (r < hang) return { delayMs: config.getTimeoutMs + 200, fail: false };
+  if (r < hang + fail) return { delayMs: Math.floor(random() * 20), fail: true };
+  if (r < hang + fail + slow) return { delayMs: 100 + Math.floor(random() * 300), fail: false };
+  return { delayMs: Math.floor(random() * 5), fail: false };
+}
+
+/** Awaits `work`, but never longer than `capMs`: an op still pending then stays unfinished (end null). */
+async function bounded(work: Promise<unknown>, capMs: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  await Promise.race([work.catch(() => undefined), new Promise<void>((resolve) => { timer = setTimeout(resolve, capMs); })]);
+  clearTimeout(timer);
+}
+
+/** Runs the lanes until `durationMs` passed or `maxOps` started. */
+export async function runWorkload(history: History, config: WorkloadConfig): Promise<void> {
+  const random = config.random ?? Math.random;
+  const endAt = performance.now() + config.durationMs;
+  let started = 0;
+  const entries = Object.entries(config.mix) as Array<[keyof WorkloadConfig['mix'], number]>;
+  const total = entries.reduce((sum, [, w]) => sum + w, 0);
+  const pickKind = () => {
+    let r = random() * total;
+    for (const [kind, weight] of entries) if ((r -= weight) < 0) return kind;
+    return 'get';
+  };
+  const pick = <T>(list: readonly T[]) => list[Math.floor(random() * list.length)]!;
+
+  const lane = async () => {
+    while (performance.now() < endAt && started < config.maxOps) {
+      started++;
+      const key = pick(config.keys);
+      const client = pick(config.clients);
+      const kind = pickKind();
+      const failed = await runOne(history, config, kind === 'bridgeWrite' && !client.write ? 'get' : kind, key, client, random);
+      // An application backs off after an error instead of spinning on an unavailable cache (think time, not sync).
+      if (failed) await new Promise((resolve) => setTimeout(resolve, 5 + random() * 20));
+    }
+  };
+  await Promise.all(Array.from({ length: config.lanes }, lane));
+}
+
+/** Runs one operation; true when it failed. */
+async function runOne(history: History, config: WorkloadConfig, kind: keyof WorkloadConfig['mix'], key: string, client: ChaosClient, random: () => number): Promise<boolean> {
+  const cap = config.getTimeoutMs + config.hungGraceMs + 1_000;
+  const op = await startOne(history, config, kind, key, client, random, cap);
+  return !op.ok;
+}
+
+async function startOne(history: History, config: WorkloadConfig, kind: keyof WorkloadConfig['mix'], key: string, client: ChaosClient, random: () => number, cap: number): Promise<Op> {
+  switch (kind) {
+    case 'get':
+    case 'peek': {
+      const loader = kind === 'get' ? pickLoader(config, random) : null;
+      const op = history.begin('get', key, client.name, { deadline: performance.now() + config.getTimeoutMs, loader: loader !== null });
+      await bounded(client.get(op, config.ttlMs, loader, config.getTimeoutMs).then(
+        (answer) => history.succeed(op, answer),
+        (error: unknown) => history.fail(op, errorName(error))), cap);
+      return op;
+    }
+    case 'del': {
+      const op = history.begin('del', key, client.name);
+      await bounded(client.del(key, config.getTimeoutMs).then(() => history.succeed(op), (e: unknown) => history.fail(op, errorName(e))), cap);
+      return op;
+    }
+    case 'bridgeWrite': {
+      const value = uniqueValue(key, 'B', history.peekId());
+      const op = history.begin('bridge-write', key, client.name, { value, ttlMs: config.ttlMs });
+      await bounded(client.write!(key, value, config.ttlMs, config.getTimeoutMs).then(() => history.succeed(op), (e: unknown) => history.fail(op, errorName(e))), cap);
+      return op;
+    }
+    case 'outsideWrite': {
+      const value = uniqueValue(key, 'W', history.peekId());
+      const op = history.begin('outside-write', key, 'outside', { value, ttlMs: config.ttlMs });
+      await bounded(config.direct.set(key, value, 'PX', config.ttlMs).then(() => history.succeed(op), (e: unknown) => history.fail(op, errorName(e))), cap);
+      return op;
+    }
+    case 'outsideDel': {
+      const op = history.begin('outside-del', key, 'outside');
+      await bounded(config.direct.del(key).then(() => history.succeed(op), (e: unknown) => history.fail(op, errorName(e))), cap);
+      return op;
+    }
+  }
+}
