@@ -173,9 +173,9 @@ export class CacheAsideCoordinator extends DurableObject<CoordinatorEnv> {
         if (value === null && loader !== undefined) {
           // Our own load of the key is still running (a del emptied the key meanwhile): wait for it rather than lock
           // again. Every lock here uses one client id, so a second lock would let the first load's compare-and-set
-          // match it and store a value computed before the del.
+          // match it and store a value computed before the del. A load under a replaced id cannot store: ignore it.
           const ownLoad = this.#loading.get(key);
-          if (ownLoad !== undefined) {
+          if (ownLoad !== undefined && ownLoad === this.#clientId.current) {
             value = ownLoad;
           } else {
             const lock = await this.#locks.acquire(key, ttlMs, deadline);
