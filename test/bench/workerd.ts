@@ -1,11 +1,11 @@
 // Runs the bench Worker (bench-worker.mts, bundled with esbuild in memory) inside workerd via the plain Miniflare
 // API: one or more copies with their own vars (e.g. one with the local cache off), each with its own coordinator
 // class and the do-nothing BareObject. Requests go straight to each worker's loopback socket.
-import { build } from 'esbuild';
 import { Log, LogLevel, Miniflare } from 'miniflare';
 import { fileURLToPath } from 'node:url';
 import { TEST_TOKEN } from '../support/bridge.ts';
 import type { LoopReply, LoopRequest } from './worker-routes.ts';
+import { bundleWorker } from '../support/miniflare.ts';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const ENTRY = `${ROOT}test/bench/bench-worker.mts`;
@@ -24,25 +24,10 @@ export interface BenchWorkers {
   dispose(): Promise<void>;
 }
 
-let bundled: Promise<string> | undefined;
-
-function bundle(): Promise<string> {
-  bundled ??= build({
-    entryPoints: [ENTRY],
-    bundle: true,
-    format: 'esm',
-    target: 'es2022',
-    platform: 'neutral',
-    external: ['cloudflare:*'],
-    write: false,
-    logLevel: 'silent',
-  }).then((result) => result.outputFiles[0]!.text);
-  return bundled;
-}
 
 /** Starts Miniflare with each spec as a worker bound to `bridgeUrl` and reporting markers to `markerUrl`. */
 export async function startBenchWorkers(bridgeUrl: string, markerUrl: string, specs: readonly BenchWorkerSpec[]): Promise<BenchWorkers> {
-  const contents = await bundle();
+  const contents = await bundleWorker(ENTRY);
   const mf = new Miniflare({
     cf: false,
     log: new Log(process.env.MINIFLARE_LOG ? LogLevel.DEBUG : LogLevel.WARN),

@@ -2,7 +2,6 @@
 // test/support/miniflare.ts does and run in workerd by Miniflare, as several Workers (each its own Durable Object
 // namespace) over a BridgeStack; the chaos origin its loaders fetch (it names each value and records when it was
 // computed); and ChaosClient adapters, one per (Worker, coordinator family), for the workload.
-import { build } from 'esbuild';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { fileURLToPath } from 'node:url';
@@ -10,6 +9,7 @@ import { Log, LogLevel, Miniflare } from 'miniflare';
 import type { BridgeStack } from './bridge-stack.ts';
 import { uniqueValue, type History } from './history.ts';
 import type { ChaosClient, LoaderPlan } from './workload.ts';
+import { bundleWorker } from '../support/miniflare.ts';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const ENTRY = `${ROOT}test/chaos/worker/chaos-worker.ts`;
@@ -28,14 +28,6 @@ export interface WorkerStack {
   close(): Promise<void>;
 }
 
-let bundled: Promise<string> | undefined;
-function bundle(): Promise<string> {
-  bundled ??= build({
-    entryPoints: [ENTRY], bundle: true, format: 'esm', target: 'es2022', platform: 'neutral', external: ['cloudflare:*'],
-    write: false, logLevel: 'silent',
-  }).then((result) => result.outputFiles[0]!.text);
-  return bundled;
-}
 
 /** `/load?key&op&delay&fail&ttl`: computes (records) a unique value for op at once and answers it after `delay` ms, or 500. */
 async function startOrigin(recorder: () => History): Promise<{ url: string; close(): Promise<void> }> {
@@ -76,7 +68,7 @@ export async function startWorkerStack(stack: BridgeStack, history: History, opt
   const origin = await startOrigin(() => current);
   const names = Array.from({ length: options.workers ?? 2 }, (_, i) => `w${i}`);
   const families = options.families ?? ['a', 'b'];
-  const contents = await bundle();
+  const contents = await bundleWorker(ENTRY);
   const mf = new Miniflare({
     cf: false,
     log: new Log(process.env.MINIFLARE_LOG ? LogLevel.DEBUG : LogLevel.NONE),

@@ -1,11 +1,11 @@
 // The example app end to end: the Hono Worker (worker/app/) inside workerd via Miniflare, a real bridge, a real
 // redis-server and a controllable origin. Covers the read-through behaviour the README promises.
-import { build } from 'esbuild';
 import { Redis } from 'iovalkey';
 import { Log, LogLevel, Miniflare } from 'miniflare';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Bridge } from '../../bridge/index.ts';
 import { ROOT, TEST_TOKEN, randomPrefix, startReadyBridge, waitFor } from '../support/bridge.ts';
+import { bundleWorker } from '../support/miniflare.ts';
 import { startOrigin, type Origin } from '../support/origin.ts';
 import { startValkeyServer, type ValkeyServer } from '../support/valkey-server.ts';
 
@@ -23,14 +23,11 @@ beforeAll(async () => {
   origin = await startOrigin();
   valkey = new Redis({ host: server.host, port: server.port, lazyConnect: true, maxRetriesPerRequest: 1 });
   await valkey.connect();
-  const bundle = await build({
-    entryPoints: [`${ROOT}worker/app/index.ts`], bundle: true, format: 'esm', target: 'es2022', platform: 'neutral',
-    external: ['cloudflare:*'], write: false, logLevel: 'silent',
-  });
+  const contents = await bundleWorker(`${ROOT}worker/app/index.ts`);
   mf = new Miniflare({
     cf: false,
     log: new Log(LogLevel.WARN),
-    modules: [{ type: 'ESModule', path: `${ROOT}test/.tmp/app.mjs`, contents: bundle.outputFiles[0]!.text }],
+    modules: [{ type: 'ESModule', path: `${ROOT}test/.tmp/app.mjs`, contents }],
     compatibilityDate: '2026-04-01',
     durableObjects: { CACHE_ASIDE: { className: 'CacheAsideCoordinator', useSQLite: true } },
     bindings: {

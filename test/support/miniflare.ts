@@ -23,21 +23,30 @@ export interface WorkerHarness {
   dispose(): Promise<void>;
 }
 
-let bundled: Promise<string> | undefined;
+const bundles = new Map<string, Promise<string>>();
+
+/** A Worker entry (absolute path) bundled as one ES module in memory, once per test process. */
+export function bundleWorker(entry: string): Promise<string> {
+  let bundled = bundles.get(entry);
+  if (bundled === undefined) {
+    bundled = build({
+      entryPoints: [entry],
+      bundle: true,
+      format: 'esm',
+      target: 'es2022',
+      platform: 'neutral',
+      external: ['cloudflare:*'],
+      write: false,
+      logLevel: 'silent',
+    }).then((result) => result.outputFiles[0]!.text);
+    bundles.set(entry, bundled);
+  }
+  return bundled;
+}
 
 /** The test Worker as one ES module, built once per test process. */
 export function bundleTestWorker(): Promise<string> {
-  bundled ??= build({
-    entryPoints: [ENTRY],
-    bundle: true,
-    format: 'esm',
-    target: 'es2022',
-    platform: 'neutral',
-    external: ['cloudflare:*'],
-    write: false,
-    logLevel: 'silent',
-  }).then((result) => result.outputFiles[0]!.text);
-  return bundled;
+  return bundleWorker(ENTRY);
 }
 
 /** Starts Miniflare with each worker bound to its own CacheAsideCoordinator class as CACHE_ASIDE. */
