@@ -1,9 +1,13 @@
 // Which sessions read which keys: key → readers, and per reader an insertion-ordered set bounded by maxKeys.
 // One-shot like Valkey's default tracking: `take` removes a key's readers as it returns them. Keys are strings
-// made injectively from bytes (latin1), never UTF-8 decoded.
+// made injectively from bytes (latin1), never UTF-8 decoded. A key with one reader stores it directly, not in a Set:
+// most keys have one reader, and a Set per key was most of the memory per tracked pair (docs/benchmarks.md).
+
+/** Two or more readers of a key; its own class so that a lone reader that is itself a Set is never mistaken for one. */
+class Readers<S> extends Set<S> {}
 
 export class KeyIndex<S> {
-  private readonly readers = new Map<string, Set<S>>();
+  private readonly readers = new Map<string, S | Readers<S>>();
   private readonly bySession = new Map<S, Set<string>>();
   private pairCount = 0;
 
@@ -26,7 +30,8 @@ export class KeyIndex<S> {
 
   /** True when `session` is registered for `key`. */
   has(session: S, key: string): boolean {
-    return this.readers.get(key)?.has(session) ?? false;
+    const readers = this.readers.get(key);
+    return readers instanceof Readers ? readers.has(session) : readers === session;
   }
 
   /**
@@ -45,12 +50,11 @@ export class KeyIndex<S> {
       return null;
     }
     keys.add(key);
-    let sessions = this.readers.get(key);
-    if (!sessions) {
-      sessions = new Set();
-      this.readers.set(key, sessions);
-    }
-    sessions.add(session);
+    // `keys` did not hold `key`, so `session` is not among its readers yet.
+    const readers = this.readers.get(key);
+    if (readers === undefined) this.readers.set(key, session);
+    else if (readers instanceof Readers) readers.add(session);
+    else this.readers.set(key, new Readers([readers, session]));
     this.pairCount++;
     if (keys.size <= this.maxKeysPerSession) return null;
     const oldest = keys.values().next().value as string;
@@ -60,10 +64,10 @@ export class KeyIndex<S> {
 
   /** Removes and returns every reader of `key` (empty when none). */
   take(key: string): S[] {
-    const sessions = this.readers.get(key);
-    if (!sessions) return [];
+    const readers = this.readers.get(key);
+    if (readers === undefined) return [];
     this.readers.delete(key);
-    const out = [...sessions];
+    const out = readers instanceof Readers ? [...readers] : [readers];
     for (const session of out) {
       const keys = this.bySession.get(session)!;
       keys.delete(key);
@@ -77,11 +81,7 @@ export class KeyIndex<S> {
   removeSession(session: S): void {
     const keys = this.bySession.get(session);
     if (!keys) return;
-    for (const key of keys) {
-      const sessions = this.readers.get(key)!;
-      sessions.delete(session);
-      if (sessions.size === 0) this.readers.delete(key);
-    }
+    for (const key of keys) this.dropReader(key, session);
     this.pairCount -= keys.size;
     this.bySession.delete(session);
   }
@@ -95,9 +95,18 @@ export class KeyIndex<S> {
 
   private unlink(session: S, key: string, keys: Set<string>): void {
     keys.delete(key);
-    const sessions = this.readers.get(key)!;
-    sessions.delete(session);
-    if (sessions.size === 0) this.readers.delete(key);
+    this.dropReader(key, session);
     this.pairCount--;
+  }
+
+  /** Removes `session` from the readers of `key`; a Set left with one reader goes back to storing it directly. */
+  private dropReader(key: string, session: S): void {
+    const readers = this.readers.get(key);
+    if (!(readers instanceof Readers)) {
+      this.readers.delete(key);
+      return;
+    }
+    readers.delete(session);
+    if (readers.size === 1) this.readers.set(key, readers.values().next().value as S);
   }
 }

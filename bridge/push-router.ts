@@ -5,8 +5,9 @@ import { KeyIndex } from './key-index.ts';
 /** What the router needs from a session. */
 export interface PushTarget {
   /**
-   * Queues an invalidation push: `keys` (latin1 strings) or null for "drop everything". `immediate` sends it now
-   * (a write's reply is about to be written); otherwise it goes out with the session's next frame or turn.
+   * Queues an invalidation push: `keys` (latin1 strings) or null for "drop everything". `immediate` sends it at the
+   * end of this turn, ahead of any reply written after this call (a write's reply is about to be written); otherwise
+   * it goes out with the session's next frame or on the next turn.
    */
   queuePush(keys: readonly string[] | null, immediate: boolean): void;
 }

@@ -1,6 +1,7 @@
 // One client WebSocket session: decodes pipelined RESP commands, runs them through the allowlist on the tracked
 // connection, and writes replies in command order with invalidation pushes interleaved. Cacheability of a
 // TRACKED.GET is decided when its reply is written, not when Valkey answered (docs/bridge.md, "Race safety").
+// Replies that become ready in one turn leave together in one frame: a frame per reply cost a syscall each.
 import type { RawData, WebSocket } from 'ws';
 import { ProtocolError } from '../shared/errors.ts';
 import { INVALIDATE, CLOSE_CODES } from '../shared/protocol.ts';
@@ -46,6 +47,7 @@ export class Session implements PushTarget {
   private pushKeys = new Set<string>();
   private pushAll = false;
   private pushScheduled = false;
+  private flushScheduled = false;
   private paused = false;
   /** No more input is taken (protocol error or shutdown); set with the close to send once the slots drain. */
   private stopping: { code: number; reason: string } | null = null;
@@ -63,7 +65,7 @@ export class Session implements PushTarget {
       { ...ctx, commandTimeoutMs: ctx.options.commandTimeoutMs },
       token.prefix,
       this.id,
-      () => this.guard(() => this.process()),
+      () => this.scheduleFlush(),
     );
     ws.on('message', (data: RawData, isBinary: boolean) => this.guard(() => this.onMessage(data, isBinary)));
     ws.on('pong', () => { this.alive = true; });
@@ -89,8 +91,10 @@ export class Session implements PushTarget {
     } else if (!this.pushAll) {
       for (const key of keys) this.pushKeys.add(key);
     }
+    // A write's push goes out with this turn's replies, ahead of them (writeReady takes pushes first), so it still
+    // precedes the writer's reply without a frame of its own.
     if (immediate) {
-      this.guard(() => this.flushPushes());
+      this.scheduleFlush();
     } else if (!this.pushScheduled) {
       this.pushScheduled = true;
       setImmediate(() => {
@@ -209,6 +213,18 @@ export class Session implements PushTarget {
     }
   }
 
+  /** Runs `process()` once at the end of this turn, so that every reply that settles in the turn shares one frame. */
+  private scheduleFlush(): void {
+    if (this.flushScheduled || this.closed) return;
+    this.flushScheduled = true;
+    // Slots settle in promise callbacks; a nextTick queued there runs once the microtask queue has drained, when every
+    // reply parsed from one read of Valkey is ready.
+    process.nextTick(() => {
+      this.flushScheduled = false;
+      this.guard(() => this.process());
+    });
+  }
+
   private dispatch(work: Work): void {
     if ('reply' in work) {
       this.ctx.metrics.error(work.kind);
@@ -225,11 +241,14 @@ export class Session implements PushTarget {
     if (push) out.push(push);
     let replies = 0;
     while (this.slots.length > 0 && this.slots[0]!.ready) {
-      out.push(this.runner.finish(this.slots.shift()!, this));
+      // finish() decides cacheability now, just before the frame is encoded, and may queue a push (the key of a
+      // poisoned read, an evicted key): that push goes ahead of this reply.
+      const reply = this.runner.finish(this.slots.shift()!, this);
+      const queued = this.takePush();
+      if (queued) out.push(queued);
+      out.push(reply);
       replies++;
     }
-    const evicted = this.takePush();
-    if (evicted) out.push(evicted);
     if (out.length > 0) this.send(out);
     return replies;
   }

@@ -78,6 +78,8 @@ export class Tracker {
   private dataPingSentAt: number | null = null;
   private readonly loggedErrors = new Set<string>();
   private subId: number | null = null;
+  /** The data socket while it is corked for the current turn (see corkForTurn). */
+  private corked: Redis['stream'] | null = null;
 
   constructor(private readonly config: TrackerConfig) {
     this.data = new Redis(connectionOptions(config.valkey, 'valkeyaside-bridge:data', {
@@ -146,6 +148,7 @@ export class Tracker {
   /** `MULTI PTTL GET EXEC` on the tracked connection. */
   async readTracked(key: Uint8Array): Promise<{ value: Buffer | null; pttl: number } | Error> {
     this.assertReady();
+    this.corkForTurn();
     const k = asBuffer(key);
     // Written back to back in one tick, so nothing can interleave inside the transaction.
     const queued = [this.data.callBuffer('multi'), this.data.callBuffer('pttl', k), this.data.callBuffer('get', k)];
@@ -164,6 +167,7 @@ export class Tracker {
   /** Sends one command on the data connection with binary-safe replies. */
   call(command: string, args: readonly Uint8Array[]): Promise<unknown> {
     this.assertReady();
+    this.corkForTurn();
     return this.data.callBuffer(command, ...args.map(asBuffer));
   }
 
@@ -198,6 +202,22 @@ export class Tracker {
 
   private assertReady(): void {
     if (this.data.status !== 'ready') throw new ValkeyUnavailableError('valkey is unavailable');
+  }
+
+  /**
+   * Holds the data socket's writes until the end of this turn, so that the commands of one client message (four per
+   * TRACKED.GET) reach Valkey in one writev instead of a write() each. Not iovalkey's enableAutoPipelining: it sends
+   * MULTI outside the pipeline and would split the TRACKED.GET transaction.
+   */
+  private corkForTurn(): void {
+    const stream = this.data.stream;
+    if (!stream || this.corked === stream) return;
+    this.corked = stream;
+    stream.cork();
+    process.nextTick(() => {
+      if (this.corked === stream) this.corked = null;
+      stream.uncork();
+    });
   }
 
   private onError(role: string, err: Error): void {

@@ -81,6 +81,13 @@ export class CacheAsideCoordinator extends DurableObject<CoordinatorEnv> {
       return { kind: 'error', error: toWireError(new ValkeyasideError('ERR_OVERLOADED',
         `coordinator has ${this.#activeGets} gets in progress (VALKEYASIDE_MAX_PENDING_GETS); retry later or use more shards`)) };
     }
+    // A local hit needs no deadline, watch or race (they were most of a hit's cost, docs/benchmarks.md): answer it
+    // before setting them up. A placeholder, or a cached miss with a loader, takes the full path below.
+    const local = this.#reads.peek(key);
+    if (local !== undefined && (local === null ? loader === undefined : !isPlaceholder(local))) {
+      this.#touch();
+      return { kind: 'value', value: local, outcome: local === null ? 'miss' : 'hit' };
+    }
     this.#activeGets++;
     this.#busy++;
     this.#touch();

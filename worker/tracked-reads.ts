@@ -51,6 +51,11 @@ export class TrackedReads {
     return this.#cache.bytes;
   }
 
+  /** The live local copy (a string, or null for a cached miss), or `undefined` when there is none; sends nothing. */
+  peek(key: string): string | null | undefined {
+    return this.#cache.get(key);
+  }
+
   /**
    * A local copy, a shared in-flight read of the key, or a new TRACKED.GET (`fresh` forces the latter). `capMs` caps
    * how long the server lets us keep the value; `deadlineAt` (epoch ms) is passed on to `BridgeSocket.command`.
