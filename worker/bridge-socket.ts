@@ -17,6 +17,8 @@ export interface BridgeSocketOptions {
   readonly maxQueuedCommands: number;
   /** An open socket with commands waiting and nothing received for this long is taken for dead and closed. */
   readonly replyTimeoutMs: number;
+  /** An open socket that received nothing for this long sends a PING, which the reply timeout then watches. */
+  readonly heartbeatMs: number;
 }
 
 export interface BridgeSocketHandlers {
@@ -83,6 +85,7 @@ export class BridgeSocket {
   #autoReconnect = false;
   #reconnectTimer: ReturnType<typeof setTimeout> | undefined;
   #watchdog: ReturnType<typeof setTimeout> | undefined;
+  #heartbeat: ReturnType<typeof setTimeout> | undefined;
   /** When the socket last showed life: a message received, or a command queued while none was waiting. */
   #lastProgressAt = 0;
 
@@ -246,6 +249,8 @@ export class BridgeSocket {
 
   #install(ws: WebSocket): void {
     this.#ws = ws;
+    this.#lastProgressAt = Date.now();
+    this.#scheduleHeartbeat(ws);
     this.#decoder = new RespDecoder({ maxBulkBytes: MAX_REPLY_BYTES });
     ws.addEventListener('message', (event) => this.#onMessage(ws, event.data));
     ws.addEventListener('close', (event) => {
@@ -311,6 +316,8 @@ export class BridgeSocket {
   #drop(ws: WebSocket, error: ConnectionError, unplanned: boolean, code = 1000, reason = ''): void {
     if (ws !== this.#ws) return;
     this.#ws = null;
+    if (this.#heartbeat !== undefined) clearTimeout(this.#heartbeat);
+    this.#heartbeat = undefined;
     this.#decoder = null;
     const pending = this.#pending;
     this.#pending = [];
@@ -350,6 +357,24 @@ export class BridgeSocket {
       }
       this.#armWatchdog();
     }, Math.max(1, Math.ceil(replyTimeoutMs / 4)));
+  }
+
+  /**
+   * A half-open socket delivers no push and never closes: a coordinator serving only local hits sends nothing and
+   * would keep stale copies to their ttl. So a socket quiet for `heartbeatMs` sends a PING; the reply watchdog then
+   * finds a dead socket within `replyTimeoutMs`, and its close empties the local cache.
+   */
+  #scheduleHeartbeat(ws: WebSocket): void {
+    const { heartbeatMs } = this.#options;
+    const quietMs = Date.now() - this.#lastProgressAt;
+    this.#heartbeat = setTimeout(() => {
+      this.#heartbeat = undefined;
+      if (ws !== this.#ws) return;
+      if (Date.now() - this.#lastProgressAt >= heartbeatMs && this.#pending.length === 0) {
+        this.#enqueue(ws, ['PING']).catch(() => {});
+      }
+      this.#scheduleHeartbeat(ws);
+    }, Math.max(1, heartbeatMs - Math.max(0, Math.min(quietMs, heartbeatMs))));
   }
 
   /**

@@ -57,6 +57,7 @@ export class CacheAsideCoordinator extends DurableObject<CoordinatorEnv> {
       reconnectMaxMs: this.#settings.reconnectMaxMs,
       maxQueuedCommands: this.#settings.maxQueuedCommands,
       replyTimeoutMs: this.#settings.replyTimeoutMs,
+      heartbeatMs: this.#settings.heartbeatMs,
     }, {
       onPush: (keys) => this.#onPush(keys),
       onOpen: () => this.#clientId.deleteStale(),

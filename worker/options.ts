@@ -21,6 +21,8 @@ import { RESP_PATH } from '../shared/protocol.ts';
  *   with code `ERR_OVERLOADED`.
  * - `VALKEYASIDE_REPLY_TIMEOUT_MS` (default 15000): an open socket with commands waiting that receives nothing
  *   for this long is taken for dead (half-open) and replaced.
+ * - `VALKEYASIDE_HEARTBEAT_MS` (default 5000): an open socket that received nothing for this long sends a PING, so a
+ *   half-open socket is found (by the reply timeout) even while the coordinator only serves local hits.
  */
 export interface CoordinatorEnv {
   BRIDGE_URL?: string;
@@ -34,6 +36,7 @@ export interface CoordinatorEnv {
   VALKEYASIDE_CONNECT_TIMEOUT_MS?: string;
   VALKEYASIDE_MAX_PENDING_GETS?: string;
   VALKEYASIDE_REPLY_TIMEOUT_MS?: string;
+  VALKEYASIDE_HEARTBEAT_MS?: string;
 }
 
 /** The coordinator's settings after validation. Read-only. */
@@ -58,6 +61,8 @@ export interface CoordinatorSettings {
   readonly maxQueuedCommands: number;
   /** Silence (ms) of an open socket with commands waiting after which it is taken for dead. */
   readonly replyTimeoutMs: number;
+  /** Silence (ms) of an open socket after which it sends a PING (half-open detection while only serving hits). */
+  readonly heartbeatMs: number;
 }
 
 export const COORDINATOR_DEFAULTS = Object.freeze({
@@ -73,6 +78,7 @@ export const COORDINATOR_DEFAULTS = Object.freeze({
   reconnectMaxMs: 5_000,
   maxQueuedCommands: 50_000,
   replyTimeoutMs: 15_000,
+  heartbeatMs: 5_000,
 });
 
 /** Longest delay a timer takes (setTimeout's 32-bit limit); longer deadlines are clamped to it. */
@@ -153,6 +159,7 @@ export function resolveCoordinatorSettings(env: CoordinatorEnv): CoordinatorSett
     reconnectMaxMs: COORDINATOR_DEFAULTS.reconnectMaxMs,
     maxQueuedCommands: COORDINATOR_DEFAULTS.maxQueuedCommands,
     replyTimeoutMs: envInteger(env, 'VALKEYASIDE_REPLY_TIMEOUT_MS', COORDINATOR_DEFAULTS.replyTimeoutMs, 1, MAX_TIMER_MS),
+    heartbeatMs: envInteger(env, 'VALKEYASIDE_HEARTBEAT_MS', COORDINATOR_DEFAULTS.heartbeatMs, 1, MAX_TIMER_MS),
   });
 }
 

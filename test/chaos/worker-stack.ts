@@ -79,7 +79,7 @@ export async function startWorkerStack(stack: BridgeStack, history: History, opt
       durableObjects: { CACHE_ASIDE: { className: 'ChaosCoordinator', useSQLite: true } },
       bindings: {
         BRIDGE_URL: stack.clientUrl, BRIDGE_TOKEN: stack.token, ORIGIN: origin.url,
-        VALKEYASIDE_CLIENT_TTL_MS: '500', VALKEYASIDE_REPLY_TIMEOUT_MS: '1000', VALKEYASIDE_CONNECT_TIMEOUT_MS: '1000',
+        VALKEYASIDE_CLIENT_TTL_MS: '500', VALKEYASIDE_REPLY_TIMEOUT_MS: '1000', VALKEYASIDE_HEARTBEAT_MS: '250', VALKEYASIDE_CONNECT_TIMEOUT_MS: '1000',
       },
       unsafeDirectSockets: [{ host: '127.0.0.1', port: 0 }],
     })),
