@@ -5,6 +5,7 @@ import { Log, LogLevel, Miniflare } from 'miniflare';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Bridge } from '../../bridge/index.ts';
 import { ROOT, TEST_TOKEN, randomPrefix, startReadyBridge, waitFor } from '../support/bridge.ts';
+import { freePort } from '../support/free-port.ts';
 import { bundleWorker } from '../support/miniflare.ts';
 import { startOrigin, type Origin } from '../support/origin.ts';
 import { startValkeyServer, type ValkeyServer } from '../support/valkey-server.ts';
@@ -12,6 +13,7 @@ import { startValkeyServer, type ValkeyServer } from '../support/valkey-server.t
 const NEGATIVE_TTL_MS = 300;
 
 let server: ValkeyServer;
+let appBundle: string;
 let bridge: Bridge;
 let origin: Origin;
 let mf: Miniflare;
@@ -23,7 +25,8 @@ beforeAll(async () => {
   origin = await startOrigin();
   valkey = new Redis({ host: server.host, port: server.port, lazyConnect: true, maxRetriesPerRequest: 1 });
   await valkey.connect();
-  const contents = await bundleWorker(`${ROOT}worker/app/index.ts`);
+  appBundle = await bundleWorker(`${ROOT}worker/app/index.ts`);
+  const contents = appBundle;
   mf = new Miniflare({
     cf: false,
     log: new Log(LogLevel.WARN),
@@ -123,5 +126,63 @@ describe('example app: read-through cache in front of an origin', () => {
     const res = await mf.dispatchFetch('http://app.test/healthz');
     expect(res.status).toBe(200);
     expect(await res.json()).toEqual({ ok: true });
+  });
+});
+
+describe('example app: configuration and health', () => {
+  /** The app with `bindings` instead of the working ones; disposed after `use`. */
+  async function withApp(bindings: Record<string, string>, use: (mf: Miniflare) => Promise<void>): Promise<void> {
+    const other = new Miniflare({
+      cf: false,
+      log: new Log(LogLevel.NONE),
+      modules: [{ type: 'ESModule', path: `${ROOT}test/.tmp/app-config.mjs`, contents: appBundle }],
+      compatibilityDate: '2026-04-01',
+      durableObjects: { CACHE_ASIDE: { className: 'CacheAsideCoordinator', useSQLite: true } },
+      bindings,
+    });
+    try {
+      await other.ready;
+      await use(other);
+    } finally {
+      await other.dispose();
+    }
+  }
+  const good = () => ({
+    BRIDGE_URL: bridge.url, BRIDGE_TOKEN: TEST_TOKEN, ORIGIN_URL: `${origin.url}/load`, CACHE_TTL_MS: '60000', NEGATIVE_TTL_MS: '5000',
+  });
+
+  it('answers 500 naming the variable that is missing or wrong', async () => {
+    const cases: Array<[Record<string, string>, RegExp]> = [
+      [{ ORIGIN_URL: 'not a url' }, /ORIGIN_URL must be an http\(s\) URL/],
+      [{ CACHE_TTL_MS: '0' }, /CACHE_TTL_MS must be a whole number of milliseconds/],
+      [{ NEGATIVE_TTL_MS: 'soon' }, /NEGATIVE_TTL_MS must be a whole number of milliseconds/],
+      [{ BRIDGE_URL: 'redis://127.0.0.1:6379' }, /BRIDGE_URL/],
+    ];
+    for (const [override, message] of cases) {
+      await withApp({ ...good(), ...override }, async (app) => {
+        const res = await app.dispatchFetch('http://app.test/v/k');
+        expect(res.status).toBe(500);
+        expect(await res.text()).toMatch(message);
+      });
+    }
+    const { ORIGIN_URL: _omitted, ...missing } = good();
+    await withApp(missing, async (app) => {
+      const res = await app.dispatchFetch('http://app.test/v/k');
+      expect(res.status).toBe(500);
+      expect(await res.text()).toMatch(/ORIGIN_URL must be an http\(s\) URL .* got null/);
+    });
+  });
+
+  it('reports 503 on /healthz and /v/ when the bridge cannot be reached', async () => {
+    const closedPort = await freePort();
+    await withApp({ ...good(), BRIDGE_URL: `ws://127.0.0.1:${closedPort}/resp` }, async (app) => {
+      const health = await app.dispatchFetch('http://app.test/healthz');
+      expect(health.status).toBe(503);
+      expect(await health.json()).toMatchObject({ ok: false });
+      const res = await app.dispatchFetch('http://app.test/v/k');
+      expect(res.status).toBe(503);
+      expect(res.headers.get('x-cache')).toBe('error');
+      await res.text();
+    });
   });
 });
