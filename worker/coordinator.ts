@@ -72,6 +72,18 @@ export class CacheAsideCoordinator extends DurableObject<CoordinatorEnv> {
   }
 
   /** RPC: a get (see `CacheAside.get`). Never throws; errors come back as `{ kind: 'error' }`. */
+  /**
+   * RPC: the local copy of `key` when there is one with a value, else undefined (then call `getValue`). Primitive
+   * in and out, no deadline, watch or loader stub: a hit costs little more than a bare RPC (docs/benchmarks.md).
+   */
+  peekValue(key: string): string | undefined {
+    if (typeof key !== 'string') return undefined;
+    const local = this.#reads.peek(key);
+    if (typeof local !== 'string' || isPlaceholder(local)) return undefined;
+    this.#touch();
+    return local;
+  }
+
   async getValue(request: GetRequest, loader?: LoaderCallback): Promise<GetReply> {
     const { key, ttlMs, timeoutMs, requestId } = request ?? {};
     if (!validRequest(key, ttlMs) || !validRequest(requestId, timeoutMs)) {
