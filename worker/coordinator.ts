@@ -128,32 +128,25 @@ export class CacheAsideCoordinator extends DurableObject<CoordinatorEnv> {
   async deleteKey(request: DelRequest): Promise<DelReply> {
     const { key, timeoutMs } = request ?? {};
     if (!validRequest(key, timeoutMs)) return badRequest('deleteKey needs { key: string, timeoutMs: positive integer }');
-    this.#busy++;
-    this.#touch();
     // Drop the copy and poison reads in flight, so no get that starts after this del can see the old value.
     this.#invalidate(key);
-    const deadline = new Deadline(timeoutMs, `del(${JSON.stringify(key)})`);
-    try {
-      await deadline.race(this.#bridge.command(['DEL', key], deadline.at));
-      return { kind: 'ok' };
-    } catch (error) {
-      return { kind: 'error', error: toWireError(error) };
-    } finally {
-      deadline.dispose();
-      this.#busy--;
-      this.#touch();
-    }
+    return this.#runCommand(['DEL', key], timeoutMs, `del(${JSON.stringify(key)})`);
   }
 
   /** RPC: sends PING through the bridge (opening the socket if needed): a health check. */
   async pingBridge(request: { readonly timeoutMs: number }): Promise<DelReply> {
     const { timeoutMs } = request ?? {};
     if (!validRequest('', timeoutMs)) return badRequest('pingBridge needs { timeoutMs: positive integer }');
+    return this.#runCommand(['PING'], timeoutMs, 'ping');
+  }
+
+  /** One bridge command within `timeoutMs`, counted as activity (a busy coordinator never goes idle). */
+  async #runCommand(args: ReadonlyArray<string | number>, timeoutMs: number, what: string): Promise<DelReply> {
     this.#busy++;
     this.#touch();
-    const deadline = new Deadline(timeoutMs, 'ping');
+    const deadline = new Deadline(timeoutMs, what);
     try {
-      await deadline.race(this.#bridge.command(['PING'], deadline.at));
+      await deadline.race(this.#bridge.command(args, deadline.at));
       return { kind: 'ok' };
     } catch (error) {
       return { kind: 'error', error: toWireError(error) };
