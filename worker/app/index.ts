@@ -2,7 +2,7 @@
 // from ORIGIN_URL on a miss (one load per key however many ask), DELETE /v/:key deletes, /healthz checks the bridge.
 import { Hono } from 'hono';
 import { CacheAside, ConnectionError, TimeoutError, ValkeyasideError } from '../index.ts';
-import type { GetOutcome, LoaderContext } from '../index.ts';
+import type { GetOutcome, LoaderContext, TypedCacheAside } from '../index.ts';
 import { AppConfigError, keyFromPath, MAX_KEY_BYTES, parseTtlMs, readAppConfig } from './config.ts';
 import type { AppConfig, AppEnv } from './config.ts';
 
@@ -57,18 +57,38 @@ function errorReply(err: unknown): Response {
   throw err;
 }
 
+/** What a request needs, built once per env object (in practice once per isolate) rather than on every request. */
+interface AppState {
+  readonly config: AppConfig;
+  readonly cache: CacheAside;
+  readonly pages: TypedCacheAside<Cached>;
+  readonly load: ReturnType<typeof loadFromOrigin>;
+}
+const states = new WeakMap<AppEnv, AppState>();
+
+/** @throws AppConfigError or the library's TypeError naming the variable; nothing is kept until it succeeds. */
+function stateOf(env: AppEnv): AppState {
+  let state = states.get(env);
+  if (state === undefined) {
+    const config = readAppConfig(env);
+    const cache = CacheAside.fromEnv(env);
+    state = { config, cache, pages: cache.typed<Cached>(), load: loadFromOrigin(config) };
+    states.set(env, state);
+  }
+  return state;
+}
+
 export const app = new Hono<{ Bindings: AppEnv }>();
 
 app.get('/v/*', async (c) => {
   const key = keyFromPath(new URL(c.req.url).pathname);
   if (key === null) return reply(400, `key must be a non-empty UTF-8 string of at most ${MAX_KEY_BYTES} bytes\n`, 'none');
   try {
-    const config = readAppConfig(c.env);
+    const { config, pages, load } = stateOf(c.env);
     const ttlParam = c.req.query('ttl');
     const ttlMs = ttlParam === undefined ? config.cacheTtlMs : parseTtlMs(ttlParam);
     if (ttlMs === null) return reply(400, '?ttl= must be a whole number of milliseconds between 1 and 86400000\n', 'none');
-    const cache = CacheAside.fromEnv(c.env).typed<Cached>();
-    const { value, outcome } = await cache.getWithOutcome(key, ttlMs, loadFromOrigin(config), {
+    const { value, outcome } = await pages.getWithOutcome(key, ttlMs, load, {
       timeoutMs: Math.min(ttlMs, REQUEST_DEADLINE_MS),
     });
     if (value === null) return reply(502, 'no value\n', outcome);
@@ -82,8 +102,7 @@ app.delete('/v/*', async (c) => {
   const key = keyFromPath(new URL(c.req.url).pathname);
   if (key === null) return reply(400, `key must be a non-empty UTF-8 string of at most ${MAX_KEY_BYTES} bytes\n`, 'none');
   try {
-    readAppConfig(c.env);
-    await CacheAside.fromEnv(c.env).del(key, { timeoutMs: REQUEST_DEADLINE_MS });
+    await stateOf(c.env).cache.del(key, { timeoutMs: REQUEST_DEADLINE_MS });
     return reply(204, null, 'del');
   } catch (err) {
     return errorReply(err);
@@ -92,8 +111,7 @@ app.delete('/v/*', async (c) => {
 
 app.get('/healthz', async (c) => {
   try {
-    readAppConfig(c.env);
-    await CacheAside.fromEnv(c.env).ping({ timeoutMs: 2_000 });
+    await stateOf(c.env).cache.ping({ timeoutMs: 2_000 });
     return c.json({ ok: true });
   } catch (err) {
     return c.json({ ok: false, error: err instanceof Error ? err.message : String(err) }, 503);
