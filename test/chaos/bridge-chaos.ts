@@ -11,21 +11,25 @@ import { memorySnapshot, type ChaosReport, type Quiescence } from './report.ts';
 import { seededRandom } from './random.ts';
 import { runWorkload, type ChaosClient, type LoaderPlan, type WorkloadConfig } from './workload.ts';
 
-export interface BridgeChaosConfig {
+/** What every chaos run takes, at either level. */
+export interface ChaosRunConfig {
   readonly name: string;
   readonly durationMs: number;
   readonly maxOps: number;
   readonly faults: readonly BridgeFault[];
-  readonly coordinators?: number;
   readonly keys?: number;
   readonly lanes?: number;
-  /** Turn off the coordinators' race protection (to show the checker finds stale reads). */
-  readonly naive?: boolean;
   /** A constant delay (ms) on Valkey's replies to the bridge's data connection, for the whole run. */
   readonly dataDelayMs?: number;
   readonly mix?: WorkloadConfig['mix'];
   readonly seed?: number;
   readonly check?: Partial<CheckOptions>;
+}
+
+export interface BridgeChaosConfig extends ChaosRunConfig {
+  readonly coordinators?: number;
+  /** Turn off the coordinators' race protection (to show the checker finds stale reads). */
+  readonly naive?: boolean;
 }
 
 const CLIENT_TTL_MS = 400;

@@ -1,28 +1,17 @@
 // The library-level chaos run: CacheAside and its coordinators in workerd (Miniflare), over the same fault-injectable
 // bridge stack, the same workload and checker as the protocol-level run, plus coordinator aborts (ctx.abort) and
 // loader isolate death. Writes through the bridge are not part of the library's API, so its mix has none.
-import { quiesce } from './bridge-chaos.ts';
+import { quiesce, type ChaosRunConfig } from './bridge-chaos.ts';
 import { startBridgeStack, type BridgeStack } from './bridge-stack.ts';
-import { checkHistory, DEFAULT_CHECK_OPTIONS, type CheckOptions } from './checker.ts';
+import { checkHistory, DEFAULT_CHECK_OPTIONS } from './checker.ts';
 import { makeFault, runFaultLoop, type BridgeFault } from './faults.ts';
 import { History } from './history.ts';
 import { seededRandom } from './random.ts';
 import { memorySnapshot, type ChaosReport } from './report.ts';
 import { startWorkerStack, type WorkerStack } from './worker-stack.ts';
-import { runWorkload, type WorkloadConfig } from './workload.ts';
+import { runWorkload } from './workload.ts';
 
-export interface LibraryChaosConfig {
-  readonly name: string;
-  readonly durationMs: number;
-  readonly maxOps: number;
-  readonly faults: readonly BridgeFault[];
-  readonly keys?: number;
-  readonly lanes?: number;
-  readonly dataDelayMs?: number;
-  readonly mix?: WorkloadConfig['mix'];
-  readonly seed?: number;
-  readonly check?: Partial<CheckOptions>;
-}
+export type LibraryChaosConfig = ChaosRunConfig;
 
 const TTL_MS = 5_000;
 const GET_TIMEOUT_MS = 2_000;
