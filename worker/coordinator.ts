@@ -94,12 +94,11 @@ export class CacheAsideCoordinator extends DurableObject<CoordinatorEnv> {
       return { kind: 'error', error: toWireError(new ValkeyasideError('ERR_OVERLOADED',
         `coordinator has ${this.#activeGets} gets in progress (VALKEYASIDE_MAX_PENDING_GETS); retry later or use more shards`)) };
     }
-    // A local hit needs no deadline, watch or race (they were most of a hit's cost, docs/benchmarks.md): answer it
-    // before setting them up. A placeholder, or a cached miss with a loader, takes the full path below.
-    const local = this.#reads.peek(key);
-    if (local !== undefined && (local === null ? loader === undefined : !isPlaceholder(local))) {
+    // Hits with a value were answered by peekValue; a cached miss asked for without a loader needs no deadline or
+    // watch either. Everything else takes the full path.
+    if (loader === undefined && this.#reads.peek(key) === null) {
       this.#touch();
-      return { kind: 'value', value: local, outcome: local === null ? 'miss' : 'hit' };
+      return { kind: 'value', value: null, outcome: 'miss' };
     }
     this.#activeGets++;
     this.#busy++;
