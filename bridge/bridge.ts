@@ -108,6 +108,9 @@ export async function createBridge(options: BridgeOptions): Promise<Bridge> {
         metrics.epochs.inc();
         router.flushAll();
       },
+      onTracking() {
+        router.flushAll();
+      },
       onHealth() {
         if (!health().ok) return;
         for (const wake of readyWaiters.splice(0)) wake();

@@ -25,6 +25,11 @@ export interface TrackerHooks {
   onInvalidate(keys: string[] | null): void;
   /** A tracked connection closed: a new epoch began; every pending read is already poisoned. */
   onEpoch(epoch: number, reason: string): void;
+  /**
+   * CLIENT TRACKING was (re-)established for `epoch`. Reads answered while it was down registered no reader, so no
+   * push would ever name their keys: the bridge sends everyone the drop-everything push, which wakes their waiters.
+   */
+  onTracking(epoch: number): void;
   /** Health may have changed. */
   onHealth(): void;
 }
@@ -171,14 +176,21 @@ export class Tracker {
     return this.data.callBuffer(command, ...args.map(asBuffer));
   }
 
-  /** EVALSHA of a registered script; on NOSCRIPT (a fresh or flushed server) EVAL once, which also loads it. */
+  /**
+   * EVALSHA of a registered script; on NOSCRIPT (a fresh or flushed server) SCRIPT LOAD it and retry once. The SHA the
+   * server computes must be the constant's: a wrong constant fails loudly here instead of hiding behind EVAL.
+   */
   async evalScript(script: ScriptName, keyAndArgs: readonly Uint8Array[]): Promise<unknown> {
-    const rest = keyAndArgs.map(asBuffer);
+    const args = [Buffer.from(SCRIPT_SHA[script]), Buffer.from('1'), ...keyAndArgs.map(asBuffer)];
     try {
-      return await this.call('evalsha', [Buffer.from(SCRIPT_SHA[script]), Buffer.from('1'), ...rest]);
+      return await this.call('evalsha', args);
     } catch (err) {
       if (!(err instanceof ReplyError) || !String((err as Error).message).startsWith('NOSCRIPT')) throw err;
-      return this.call('eval', [Buffer.from(SCRIPTS[script]), Buffer.from('1'), ...rest]);
+      const loaded = String(await this.call('script', [Buffer.from('LOAD'), Buffer.from(SCRIPTS[script])]));
+      if (loaded !== SCRIPT_SHA[script]) {
+        throw new ReplyError(`ERR bridge: script ${script} loaded as ${loaded}, not ${SCRIPT_SHA[script]} (Go valkeyaside's SHA)`);
+      }
+      return this.call('evalsha', args);
     }
   }
 
@@ -282,6 +294,7 @@ export class Tracker {
         if (epoch !== this.epochValue || subId !== this.subId) return;
         this.trackedEpoch = epoch;
         this.config.log.info('tracking established', { epoch, subscriberId: subId });
+        this.config.hooks.onTracking(epoch);
         this.config.hooks.onHealth();
       },
       (err: Error) => {

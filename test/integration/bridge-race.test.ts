@@ -75,7 +75,7 @@ describe('bridge: read/invalidation race', () => {
     const holder = `valkeyid:${p.replace(/[^0-9a-f]/g, '')}`;
     await writer.set(lock, holder);
     await writer.set(k, 'old-value');
-    // With the script cache empty, the EVALSHA comes back NOSCRIPT and is retried as EVAL: its reply then
+    // With the script cache empty, the EVALSHA comes back NOSCRIPT, and is retried after SCRIPT LOAD: its reply then
     // arrives after the TRACKED.GET's, which must wait in the session's reply order.
     await writer.script('FLUSH');
     proxy.hold('fromServer');
@@ -84,6 +84,8 @@ describe('bridge: read/invalidation race', () => {
       ['TRACKED.GET', k, 60_000],
     ]);
     await proxy.waitForHeld('fromServer', (t) => t.includes('NOSCRIPT') && t.includes('old-value'));
+    proxy.release('fromServer', true);
+    await proxy.waitForHeld('fromServer', (t) => t.includes(SCRIPT_SHA.acquireLock));
     proxy.release('fromServer', true);
     await proxy.waitForHeld('fromServer', (t) => t.includes(holder));
     // The read's reply is at the bridge (unpoisoned, unwritten) while the script's reply is held.
