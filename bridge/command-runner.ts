@@ -64,6 +64,10 @@ export class CommandRunner {
     switch (plan.kind) {
       case 'reply':
         if (plan.refusal) m.error(plan.refusal);
+        // PING is a client's health check: it says whether the bridge can serve, not only that it is up.
+        if (plan.command === 'PING' && !plan.refusal && !tracker.health().tracking) {
+          return readySlot(new RespErrorReply('TRYAGAIN valkey is unavailable (the bridge has no tracked connection)'));
+        }
         return readySlot(plan.reply);
       case 'tracked-get':
         return this.trackedGet(plan.key, plan.capMs);

@@ -1,6 +1,7 @@
 // The coordinator's WebSocket to the bridge: connect on demand (jittered exponential backoff between failed
 // attempts), pipeline RESP commands with replies resolved in order, dispatch invalidation pushes, and turn every
 // close or error into one ConnectionError for all commands in flight.
+import { binaryString } from '../shared/bytes.ts';
 import { ConnectionError, ProtocolError, ReplyError, ValkeyasideError } from '../shared/errors.ts';
 import { INVALIDATE, RESP_SUBPROTOCOL } from '../shared/protocol.ts';
 import { RespDecoder, RespErrorReply, RespPush, RespSimple, encodeCommand } from '../shared/resp/index.ts';
@@ -22,7 +23,7 @@ export interface BridgeSocketOptions {
 }
 
 export interface BridgeSocketHandlers {
-  /** Keys to drop, or null for "drop everything". */
+  /** Keys to drop (binary strings: exactly the bytes pushed), or null for "drop everything". */
   onPush(keys: string[] | null): void;
   /** A socket opened; runs before the commands that waited for it are sent. */
   onOpen(): void;
@@ -56,12 +57,18 @@ export function droppedError(message: string): ConnectionError {
   return error;
 }
 
-const decoder = new TextDecoder();
-
-function text(value: RespValue): string | undefined {
-  if (value instanceof Uint8Array) return decoder.decode(value);
+/** A bulk or simple string as a binary string (one char per byte), so a key matches exactly the bytes that were read. */
+function binary(value: RespValue): string | undefined {
+  if (value instanceof Uint8Array) return binaryString(value);
   if (value instanceof RespSimple) return value.value;
   return undefined;
+}
+
+/** An error reply as thrown: `TRYAGAIN` (the bridge cannot reach Valkey) is the cache being down, not a command error. */
+function replyFailure(reply: RespErrorReply): ValkeyasideError {
+  const error = new ReplyError(reply.message);
+  if (error.prefix !== 'TRYAGAIN') return error;
+  return new ConnectionError(`the bridge cannot reach Valkey now (${reply.message})`, { cause: error, code: 'ERR_UNAVAILABLE' });
 }
 
 function describe(error: unknown): string {
@@ -291,13 +298,13 @@ export class BridgeSocket {
         this.#drop(ws, new ConnectionError('the bridge sent a reply to no command'), true, 1002, 'unexpected reply');
         return;
       }
-      if (value instanceof RespErrorReply) pending.reject(new ReplyError(value.message));
+      if (value instanceof RespErrorReply) pending.reject(replyFailure(value));
       else pending.resolve(value);
     }
   }
 
   #dispatchPush(push: RespPush): void {
-    if (text(push.items[0] ?? null) !== INVALIDATE) return;
+    if (binary(push.items[0] ?? null) !== INVALIDATE) return;
     const payload = push.items[1] ?? null;
     if (payload === null) {
       this.#handlers.onPush(null);
@@ -306,7 +313,7 @@ export class BridgeSocket {
     if (!Array.isArray(payload)) return;
     const keys: string[] = [];
     for (const item of payload) {
-      const key = text(item);
+      const key = binary(item);
       if (key !== undefined) keys.push(key);
     }
     this.#handlers.onPush(keys);

@@ -1,7 +1,9 @@
 // The Durable Object every get and del of a key goes through: it ties together the bridge socket, the tracked reads
 // (local copy), the client id, the locks and the per-key waiters, and runs Go valkeyaside's Get algorithm (aside.go)
 // so one key's loader runs once however many isolates ask. The loader itself runs in the caller, called back over RPC.
+// Keys are binary strings (shared/bytes.ts), values the exact bytes: nothing here decodes text.
 import { DurableObject } from 'cloudflare:workers';
+import { binaryBytes, binaryString, describeKey, wireKey } from '../shared/bytes.ts';
 import { ConnectionError, TimeoutError, ValkeyasideError } from '../shared/errors.ts';
 import { RespSimple } from '../shared/resp/index.ts';
 import type { RespValue } from '../shared/resp/index.ts';
@@ -18,10 +20,8 @@ import { TrackedReads } from './tracked-reads.ts';
 import { Deadline, Waiters } from './waiters.ts';
 import type { Watch } from './waiters.ts';
 
-const decoder = new TextDecoder();
-
 function isOk(reply: RespValue): boolean {
-  return (reply instanceof RespSimple && reply.value === 'OK') || (reply instanceof Uint8Array && decoder.decode(reply) === 'OK');
+  return (reply instanceof RespSimple && reply.value === 'OK') || (reply instanceof Uint8Array && reply.length === 2 && reply[0] === 0x4f && reply[1] === 0x4b);
 }
 
 /**
@@ -71,19 +71,19 @@ export class CacheAsideCoordinator extends DurableObject<CoordinatorEnv> {
     this.#locks = new Locks(this.#bridge, this.#clientId, this.#settings.useLuaLock);
   }
 
-  /** RPC: a get (see `CacheAside.get`). Never throws; errors come back as `{ kind: 'error' }`. */
   /**
-   * RPC: the local copy of `key` when there is one with a value, else undefined (then call `getValue`). Primitive
-   * in and out, no deadline, watch or loader stub: a hit costs little more than a bare RPC (docs/benchmarks.md).
+   * RPC: the local copy of `key` (a binary string) when there is one with a value, else undefined (then call
+   * `getValue`). No deadline, watch or loader stub: a hit costs little more than a bare RPC (docs/benchmarks.md).
    */
-  peekValue(key: string): string | undefined {
+  peekValue(key: string): Uint8Array | undefined {
     if (typeof key !== 'string') return undefined;
     const local = this.#reads.peek(key);
-    if (typeof local !== 'string' || isPlaceholder(local)) return undefined;
+    if (local == null || isPlaceholder(local)) return undefined;
     this.#touch();
     return local;
   }
 
+  /** RPC: a get (see `CacheAside.get`). Never throws; errors come back as `{ kind: 'error' }`. */
   async getValue(request: GetRequest, loader?: LoaderCallback): Promise<GetReply> {
     const { key, ttlMs, timeoutMs, requestId } = request ?? {};
     if (!validRequest(key, ttlMs) || !validRequest(requestId, timeoutMs)) {
@@ -103,7 +103,7 @@ export class CacheAsideCoordinator extends DurableObject<CoordinatorEnv> {
     this.#activeGets++;
     this.#busy++;
     this.#touch();
-    const deadline = new Deadline(timeoutMs, `get(${JSON.stringify(key)})`);
+    const deadline = new Deadline(timeoutMs, `get(${describeKey(key)})`);
     this.#deadlines.set(requestId, deadline);
     try {
       return await this.#get(key, ttlMs, loader, deadline);
@@ -129,10 +129,13 @@ export class CacheAsideCoordinator extends DurableObject<CoordinatorEnv> {
     if (!validRequest(key, timeoutMs)) return badRequest('deleteKey needs { key: string, timeoutMs: positive integer }');
     // Drop the copy and poison reads in flight, so no get that starts after this del can see the old value.
     this.#invalidate(key);
-    return this.#runCommand(['DEL', key], timeoutMs, `del(${JSON.stringify(key)})`);
+    return this.#runCommand(['DEL', wireKey(key)], timeoutMs, `del(${describeKey(key)})`);
   }
 
-  /** RPC: sends PING through the bridge (opening the socket if needed): a health check. */
+  /**
+   * RPC: sends PING through the bridge (opening the socket if needed): a health check of the whole path, since the
+   * bridge answers `TRYAGAIN` (a ConnectionError here) while it has no tracked connection to Valkey.
+   */
   async pingBridge(request: { readonly timeoutMs: number }): Promise<DelReply> {
     const { timeoutMs } = request ?? {};
     if (!validRequest('', timeoutMs)) return badRequest('pingBridge needs { timeoutMs: positive integer }');
@@ -140,7 +143,7 @@ export class CacheAsideCoordinator extends DurableObject<CoordinatorEnv> {
   }
 
   /** One bridge command within `timeoutMs`, counted as activity (a busy coordinator never goes idle). */
-  async #runCommand(args: ReadonlyArray<string | number>, timeoutMs: number, what: string): Promise<DelReply> {
+  async #runCommand(args: ReadonlyArray<string | number | Uint8Array>, timeoutMs: number, what: string): Promise<DelReply> {
     this.#busy++;
     this.#touch();
     const deadline = new Deadline(timeoutMs, what);
@@ -181,17 +184,19 @@ export class CacheAsideCoordinator extends DurableObject<CoordinatorEnv> {
       const watch = this.#waiters.watch(key);
       let markerWatch: Watch | undefined;
       try {
-        let { value, local } = await deadline.race(this.#reads.read(key, capMs, deadline.at));
+        let { value, local, watched } = await deadline.race(this.#reads.read(key, capMs, deadline.at));
         if (value === null && loader !== undefined) {
           // Our own load of the key is still running (a del emptied the key meanwhile): wait for it rather than lock
           // again. Every lock here uses one client id, so a second lock would let the first load's compare-and-set
           // match it and store a value computed before the del. A load under a replaced id cannot store: ignore it.
           const ownLoad = this.#loading.get(key);
           if (ownLoad !== undefined && ownLoad === this.#clientId.current) {
-            value = ownLoad;
+            value = binaryBytes(ownLoad);
+            watched = true;
           } else {
             const lock = await this.#locks.acquire(key, ttlMs, deadline);
             if (lock.mine) return await this.#loadHolding(key, ttlMs, lock.id, loader, deadline, tookOver);
+            // A holder that wrote after our tracked read of the miss is pushed to us like any other change.
             value = lock.holder;
           }
           local = false;
@@ -200,18 +205,22 @@ export class CacheAsideCoordinator extends DurableObject<CoordinatorEnv> {
           const outcome: GetOutcome = value === null ? 'miss' : waited ? 'waited' : local ? 'hit' : 'server-hit';
           return { kind: 'value', value, outcome };
         }
-        markerWatch = this.#waiters.watch(value);
-        const marker = await deadline.race(this.#reads.read(value, this.#settings.clientTtlMs, deadline.at));
+        // The marker is the key named by the placeholder's exact bytes, and the lock is released by those bytes.
+        const markerKey = binaryString(value);
+        markerWatch = this.#waiters.watch(markerKey);
+        const marker = await deadline.race(this.#reads.read(markerKey, this.#settings.clientTtlMs, deadline.at));
         if (marker.value === null) {
           // The holder is gone (marker expired or deleted): release its lock and start over.
-          await deadline.race(this.#bridge.command(['EVALSHA', SCRIPT_SHA.delkey, 1, key, value], deadline.at));
+          await deadline.race(this.#bridge.command(['EVALSHA', SCRIPT_SHA.delkey, 1, wireKey(key), value], deadline.at));
           tookOver = true;
           continue;
         }
         waited = true;
         this.#waitingGets++;
         try {
-          await deadline.race(Promise.race([watch.fired, markerWatch.fired]));
+          const woken = Promise.race([watch.fired, markerWatch.fired]);
+          // No push follows a read the bridge could not track (its tracking was down): read again soon instead.
+          await deadline.race(watched && marker.watched ? woken : Promise.race([woken, this.#retryAfterUntracked()]));
         } finally {
           this.#waitingGets--;
         }
@@ -253,28 +262,33 @@ export class CacheAsideCoordinator extends DurableObject<CoordinatorEnv> {
     }
     const { value, cancelled } = reply;
     const storeTtlMs = reply.ttlMs ?? ttlMs;
-    if (typeof value !== 'string' || !Number.isSafeInteger(storeTtlMs) || storeTtlMs <= 0) {
+    if (!(value instanceof Uint8Array) || !Number.isSafeInteger(storeTtlMs) || storeTtlMs <= 0) {
       this.#locks.release(key, id);
-      throw new ValkeyasideError('ERR_BAD_REQUEST', 'the loader wrapper answered without a string value or with an invalid ttl');
+      throw new ValkeyasideError('ERR_BAD_REQUEST', 'the loader wrapper answered without a byte value or with an invalid ttl');
     }
     if (cancelled || deadline.expired) {
       this.#locks.release(key, id);
       const message = deadline.error?.message ?? (cancelled ? `${deadline.what} was given up by the caller` : `${deadline.what} timed out`);
-      throw new TimeoutError(message, { value });
+      throw new TimeoutError(message);
     }
-    const store = this.#bridge.command(['EVALSHA', SCRIPT_SHA.setkey, 1, key, id, value, storeTtlMs], deadline.at);
+    const store = this.#bridge.command(['EVALSHA', SCRIPT_SHA.setkey, 1, wireKey(key), id, value, storeTtlMs], deadline.at);
     let stored = false;
     try {
       stored = isOk(await deadline.race(store));
     } catch (error) {
       this.#locks.release(key, id);
-      if (error instanceof TimeoutError) throw new TimeoutError(error.message, { value });
+      if (error instanceof TimeoutError) throw error;
       // Any other store failure: the caller still gets the value it loaded; it is just not cached.
     }
     // Read it back once stored (not pipelined: our own store's push would poison a read sent with it). The tracked
     // read re-registers this coordinator for the key's pushes and fills the local copy for the next get.
     if (stored) await deadline.race(this.#reads.read(key, Math.min(storeTtlMs, this.#settings.localTtlCapMs), deadline.at, true)).catch(() => {});
     return { kind: 'value', value, outcome: !stored ? 'not-cached' : tookOver ? 'took-over' : 'loaded' };
+  }
+
+  /** Resolves after `untrackedRetryMs`: the bound on a wait that no push would end. */
+  #retryAfterUntracked(): Promise<void> {
+    return new Promise((resolve) => setTimeout(resolve, this.#settings.untrackedRetryMs));
   }
 
   #onPush(keys: string[] | null): void {

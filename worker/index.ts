@@ -1,6 +1,8 @@
 // Public entry of the Workers library (`valkeyaside-edge/worker`): re-exports only.
 export { CacheAside } from './cache-aside.ts';
 export type { DelOptions, GetOptions, GetResult, Loader, LoaderContext } from './cache-aside.ts';
+export { BytesCacheAside } from './bytes-cache-aside.ts';
+export type { BytesKey } from './bytes-cache-aside.ts';
 export { TypedCacheAside, jsonCodec } from './typed-cache-aside.ts';
 export type { Codec } from './typed-cache-aside.ts';
 export { CacheAsideCoordinator } from './coordinator.ts';

@@ -1,8 +1,9 @@
 // A coordinator's local copies of values read from the bridge: bounded by entries and bytes (least recently used
-// first out), each entry expiring at the ttl the bridge granted (never after the server's PTTL).
+// first out), each entry expiring at the ttl the bridge granted (never after the server's PTTL). Keys are binary
+// strings (shared/bytes.ts), values the exact bytes Valkey returned.
 
 interface Entry {
-  readonly value: string | null;
+  readonly value: Uint8Array | null;
   readonly expiresAt: number;
   readonly bytes: number;
 }
@@ -13,7 +14,7 @@ export const ENTRY_OVERHEAD_BYTES = 64;
 export interface LocalCacheOptions {
   /** Most entries kept; 0 disables the cache. */
   readonly maxEntries: number;
-  /** Most bytes kept (approximate: key and value length in UTF-16 code units, plus 64 per entry). */
+  /** Most bytes kept (key and value bytes, plus 64 per entry). */
   readonly maxBytes: number;
   /** Clock in ms; `Date.now` by default. */
   readonly now?: () => number;
@@ -40,8 +41,8 @@ export class LocalCache {
     return this.#bytes;
   }
 
-  /** The live value (a string, or null for a cached miss), or `undefined` when absent or expired. */
-  get(key: string): string | null | undefined {
+  /** The live value (bytes, or null for a cached miss), or `undefined` when absent or expired. */
+  get(key: string): Uint8Array | null | undefined {
     const entry = this.#entries.get(key);
     if (entry === undefined) return undefined;
     if (entry.expiresAt <= this.#now()) {
@@ -57,7 +58,7 @@ export class LocalCache {
    * Keeps a value until `startedAt + ttlMs`. `startedAt` is when the read was sent, so the local copy expires no
    * later than the server's key. Returns false when the entry does not fit the bounds at all.
    */
-  set(key: string, value: string | null, ttlMs: number, startedAt = this.#now()): boolean {
+  set(key: string, value: Uint8Array | null, ttlMs: number, startedAt = this.#now()): boolean {
     const old = this.#entries.get(key);
     if (old !== undefined) this.#remove(key, old);
     const expiresAt = startedAt + ttlMs;

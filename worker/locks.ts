@@ -1,7 +1,9 @@
 // Go valkeyaside's per-key lock as one coordinator takes it: `SET key id NX GET PX ttl` (or the Lua lock) under the
 // client id, one attempt per key shared by the coordinator's gets until a push names the key, released by
-// compare-and-delete, and released too when it lands after its get gave up (nobody would ever fill it).
-import { ProtocolError } from '../shared/errors.ts';
+// compare-and-delete, and released too when it lands after its get gave up (nobody would ever fill it). Keys are
+// binary strings; the holder is the exact bytes the server returned, so it is released by exactly those bytes.
+import { binaryBytes, wireKey } from '../shared/bytes.ts';
+import { ProtocolError, ReplyError, ValkeyasideError } from '../shared/errors.ts';
 import { RespSimple } from '../shared/resp/index.ts';
 import type { RespValue } from '../shared/resp/index.ts';
 import { SCRIPT_SHA } from '../shared/valkeyaside.ts';
@@ -10,21 +12,26 @@ import type { ClientId } from './client-id.ts';
 import type { Deadline } from './waiters.ts';
 
 /** `mine` when this get now holds the lock under `id`; else `holder` is the key's value (a placeholder or a value). */
-export type LockResult = { mine: true; id: string } | { mine: false; holder: string };
+export type LockResult = { mine: true; id: string } | { mine: false; holder: Uint8Array };
 
 /** A lock attempt in flight, shared by the gets of its key in this coordinator until a push names the key. */
 interface LockFlight {
   readonly id: string;
-  readonly reply: Promise<string | null>;
+  readonly reply: Promise<Uint8Array | null>;
 }
 
-const decoder = new TextDecoder();
-
-function stringOrNull(reply: RespValue, what: string): string | null {
-  if (reply === null) return null;
-  if (reply instanceof Uint8Array) return decoder.decode(reply);
-  if (reply instanceof RespSimple) return reply.value;
+function bytesOrNull(reply: RespValue, what: string): Uint8Array | null {
+  if (reply === null || reply instanceof Uint8Array) return reply;
+  if (reply instanceof RespSimple) return binaryBytes(reply.value);
   throw new ProtocolError('ERR_BRIDGE_REPLY', `unexpected reply to ${what}: expected a string or null`);
+}
+
+/** Servers before 7.0 refuse `SET ... NX GET` as a syntax error: say what to turn on instead. */
+function lockError(error: unknown): unknown {
+  if (!(error instanceof ReplyError) || !/^ERR syntax error/i.test(error.message)) return error;
+  return new ValkeyasideError('ERR_LOCK_UNSUPPORTED',
+    `the server refused the lock command SET key id NX GET PX ttl (${error.message}); it needs Valkey or Redis >= 7.0. ` +
+    'On older servers set VALKEYASIDE_USE_LUA_LOCK=true (Go: UseLuaLock), which takes the lock with a Lua script', { cause: error });
 }
 
 export class Locks {
@@ -51,12 +58,12 @@ export class Locks {
       if (shared === undefined) return this.#tryLock(key, id, ttlMs, deadline);
     }
     const holder = await deadline.race(shared.reply);
-    return { mine: false, holder: holder ?? shared.id };
+    return { mine: false, holder: holder ?? binaryBytes(shared.id) };
   }
 
   /** Compare-and-delete of our lock, in the background: nobody waits for it. */
   release(key: string, id: string): void {
-    this.#bridge.command(['EVALSHA', SCRIPT_SHA.delkey, 1, key, id]).catch(() => {});
+    this.#bridge.command(['EVALSHA', SCRIPT_SHA.delkey, 1, wireKey(key), id]).catch(() => {});
   }
 
   /** Stops sharing the key's attempt: the next get of the key sends its own. */
@@ -71,9 +78,9 @@ export class Locks {
 
   async #tryLock(key: string, id: string, ttlMs: number, deadline: Deadline): Promise<LockResult> {
     const args = this.#useLuaLock
-      ? ['EVALSHA', SCRIPT_SHA.acquireLock, 1, key, id, ttlMs]
-      : ['SET', key, id, 'NX', 'GET', 'PX', ttlMs];
-    const reply = this.#bridge.command(args, deadline.at).then((r) => stringOrNull(r, 'the lock'));
+      ? ['EVALSHA', SCRIPT_SHA.acquireLock, 1, wireKey(key), id, ttlMs]
+      : ['SET', wireKey(key), id, 'NX', 'GET', 'PX', ttlMs];
+    const reply = this.#bridge.command(args, deadline.at).then((r) => bytesOrNull(r, 'the lock'), (error: unknown) => { throw lockError(error); });
     const flight: LockFlight = { id, reply };
     this.#flights.set(key, flight);
     const done = () => { if (this.#flights.get(key) === flight) this.#flights.delete(key); };

@@ -23,6 +23,8 @@ import { RESP_PATH } from '../shared/protocol.ts';
  *   for this long is taken for dead (half-open) and replaced.
  * - `VALKEYASIDE_HEARTBEAT_MS` (default 5000): an open socket that received nothing for this long sends a PING, so a
  *   half-open socket is found (by the reply timeout) even while the coordinator only serves local hits.
+ * - `VALKEYASIDE_UNTRACKED_RETRY_MS` (default 200): a get waiting on another client's lock, whose read the bridge
+ *   could not track (its tracking was down), reads again after this long instead of waiting for a push.
  */
 export interface CoordinatorEnv {
   BRIDGE_URL?: string;
@@ -37,6 +39,7 @@ export interface CoordinatorEnv {
   VALKEYASIDE_MAX_PENDING_GETS?: string;
   VALKEYASIDE_REPLY_TIMEOUT_MS?: string;
   VALKEYASIDE_HEARTBEAT_MS?: string;
+  VALKEYASIDE_UNTRACKED_RETRY_MS?: string;
 }
 
 /** The coordinator's settings after validation. Read-only. */
@@ -63,6 +66,8 @@ export interface CoordinatorSettings {
   readonly replyTimeoutMs: number;
   /** Silence (ms) of an open socket after which it sends a PING (half-open detection while only serving hits). */
   readonly heartbeatMs: number;
+  /** Longest wait (ms) on a lock whose read no push will follow (the bridge could not track it). */
+  readonly untrackedRetryMs: number;
 }
 
 export const COORDINATOR_DEFAULTS = Object.freeze({
@@ -79,6 +84,7 @@ export const COORDINATOR_DEFAULTS = Object.freeze({
   maxQueuedCommands: 50_000,
   replyTimeoutMs: 15_000,
   heartbeatMs: 5_000,
+  untrackedRetryMs: 200,
 });
 
 /** Longest delay a timer takes (setTimeout's 32-bit limit); longer deadlines are clamped to it. */
@@ -160,6 +166,7 @@ export function resolveCoordinatorSettings(env: CoordinatorEnv): CoordinatorSett
     maxQueuedCommands: COORDINATOR_DEFAULTS.maxQueuedCommands,
     replyTimeoutMs: envInteger(env, 'VALKEYASIDE_REPLY_TIMEOUT_MS', COORDINATOR_DEFAULTS.replyTimeoutMs, 1, MAX_TIMER_MS),
     heartbeatMs: envInteger(env, 'VALKEYASIDE_HEARTBEAT_MS', COORDINATOR_DEFAULTS.heartbeatMs, 1, MAX_TIMER_MS),
+    untrackedRetryMs: envInteger(env, 'VALKEYASIDE_UNTRACKED_RETRY_MS', COORDINATOR_DEFAULTS.untrackedRetryMs, 1, MAX_TIMER_MS),
   });
 }
 
@@ -167,7 +174,8 @@ export function resolveCoordinatorSettings(env: CoordinatorEnv): CoordinatorSett
  * Which coordinator (Durable Object name) serves a key.
  * - `{ shards: n }`: n coordinators, chosen by a hash of the key (default `{ shards: 16 }`);
  * - `'per-key'`: one coordinator per key;
- * - a function returning the name for a key.
+ * - a function returning the name for a key. It receives the key as a binary string (one char per byte: an ASCII
+ *   key is itself; other text keys are their UTF-8 bytes), so the text and bytes views of one key agree.
  */
 export type Placement = { readonly shards: number } | 'per-key' | ((key: string) => string);
 
@@ -181,6 +189,14 @@ export interface CacheAsideOptions {
   timeoutMs?: number;
   /** Deadline of a del when the caller gives none (ms). Default 10000. */
   delTimeoutMs?: number;
+  /**
+   * What a get does when the cache cannot serve (no bridge, a bridge without Valkey: an `UnavailableError`).
+   * `'throw'` (default) throws it; `'load'` runs the loader without lock or cache and answers with outcome `bypass`,
+   * at most `maxBypassLoads` at a time in this isolate (more throw the UnavailableError).
+   */
+  onUnavailable?: 'throw' | 'load';
+  /** Loads one isolate runs at once while bypassing an unavailable cache. Default 8. */
+  maxBypassLoads?: number;
 }
 
 /** Options of {@link CacheAside.fromEnv}: the binding's name, plus the {@link CacheAsideOptions}. */
@@ -194,6 +210,8 @@ export interface ResolvedCacheAsideOptions {
   readonly namePrefix: string;
   readonly timeoutMs: number | undefined;
   readonly delTimeoutMs: number;
+  readonly onUnavailable: 'throw' | 'load';
+  readonly maxBypassLoads: number;
 }
 
 export const CACHE_ASIDE_DEFAULTS = Object.freeze({
@@ -201,6 +219,8 @@ export const CACHE_ASIDE_DEFAULTS = Object.freeze({
   namePrefix: 'valkeyaside',
   timeoutMs: undefined as number | undefined,
   delTimeoutMs: 10_000,
+  onUnavailable: 'throw' as 'throw' | 'load',
+  maxBypassLoads: 8,
   binding: 'CACHE_ASIDE',
 });
 
@@ -223,6 +243,14 @@ export function resolveCacheAsideOptions(options: CacheAsideOptions = {}): Resol
   } else if (placement !== 'per-key' && typeof placement !== 'function') {
     throw new TypeError(`placement must be { shards: n }, 'per-key' or a function (key) => name; got ${String(placement)}`);
   }
+  const onUnavailable = options.onUnavailable ?? CACHE_ASIDE_DEFAULTS.onUnavailable;
+  if (onUnavailable !== 'throw' && onUnavailable !== 'load') {
+    throw new TypeError(`onUnavailable must be 'throw' or 'load'; got ${JSON.stringify(onUnavailable)}`);
+  }
+  const maxBypassLoads = options.maxBypassLoads ?? CACHE_ASIDE_DEFAULTS.maxBypassLoads;
+  if (typeof maxBypassLoads !== 'number' || !Number.isSafeInteger(maxBypassLoads) || maxBypassLoads < 1) {
+    throw new RangeError(`maxBypassLoads must be a positive integer; got ${String(maxBypassLoads)}`);
+  }
   const namePrefix = options.namePrefix ?? CACHE_ASIDE_DEFAULTS.namePrefix;
   if (typeof namePrefix !== 'string') throw new TypeError(`namePrefix must be a string; got ${typeof namePrefix}`);
   return Object.freeze({
@@ -230,5 +258,7 @@ export function resolveCacheAsideOptions(options: CacheAsideOptions = {}): Resol
     namePrefix,
     timeoutMs: options.timeoutMs === undefined ? undefined : positiveMs('timeoutMs', options.timeoutMs),
     delTimeoutMs: positiveMs('delTimeoutMs', options.delTimeoutMs ?? CACHE_ASIDE_DEFAULTS.delTimeoutMs),
+    onUnavailable,
+    maxBypassLoads,
   });
 }

@@ -1,5 +1,6 @@
 // The RPC contract between CacheAside (the caller) and its CacheAsideCoordinator: request and reply shapes, and the
-// checks the coordinator runs on them, since an RPC argument is whatever the calling Worker sent.
+// checks the coordinator runs on them, since an RPC argument is whatever the calling Worker sent. Keys cross as binary
+// strings (shared/bytes.ts: one char per byte, an ASCII key unchanged), values as the exact bytes.
 import { ValkeyasideError } from '../shared/errors.ts';
 import { toWireError } from './errors.ts';
 import type { WireError } from './errors.ts';
@@ -11,12 +12,14 @@ import type { WireError } from './errors.ts';
  * - `loaded`: this get held the lock, ran its loader and stored the value;
  * - `took-over`: as `loaded`, after releasing a lock whose holder's marker was gone;
  * - `not-cached`: this get ran its loader but the value was not stored (the key changed meanwhile, or the store failed);
- * - `waited`: another client held the lock; this get waited for its push and returned what it stored.
+ * - `waited`: another client held the lock; this get waited for its push and returned what it stored;
+ * - `bypass`: the cache could not serve (`onUnavailable: 'load'`): the loader ran without lock or cache.
  */
-export type GetOutcome = 'hit' | 'server-hit' | 'miss' | 'loaded' | 'took-over' | 'not-cached' | 'waited';
+export type GetOutcome = 'hit' | 'server-hit' | 'miss' | 'loaded' | 'took-over' | 'not-cached' | 'waited' | 'bypass';
 
 /** RPC: one get. `timeoutMs` is the get's deadline from now; `requestId` lets `cancelGet` reach it. */
 export interface GetRequest {
+  /** The key as a binary string. */
   readonly key: string;
   readonly ttlMs: number;
   readonly timeoutMs: number;
@@ -25,7 +28,7 @@ export interface GetRequest {
 
 /** What the caller's loader wrapper answers. `cancelled`: the caller gave up before the loader returned. */
 export type LoaderReply =
-  | { readonly ok: true; readonly value: string; readonly ttlMs?: number; readonly cancelled: boolean }
+  | { readonly ok: true; readonly value: Uint8Array; readonly ttlMs?: number; readonly cancelled: boolean }
   | { readonly ok: false; readonly cancelled: boolean };
 
 /** The caller's loader wrapper, called back over RPC with the key and the lock's ttl. */
@@ -33,11 +36,12 @@ export type LoaderCallback = (key: string, ttlMs: number) => Promise<LoaderReply
 
 /** RPC reply of `getValue`. `loader-error`: the caller rethrows its loader's own error, which never left it. */
 export type GetReply =
-  | { readonly kind: 'value'; readonly value: string | null; readonly outcome: GetOutcome }
+  | { readonly kind: 'value'; readonly value: Uint8Array | null; readonly outcome: GetOutcome }
   | { readonly kind: 'loader-error' }
   | { readonly kind: 'error'; readonly error: WireError };
 
 export interface DelRequest {
+  /** The key as a binary string. */
   readonly key: string;
   readonly timeoutMs: number;
 }

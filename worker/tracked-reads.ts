@@ -1,5 +1,7 @@
 // The coordinator's local copy and the TRACKED.GETs that fill it: concurrent reads of a key share one command, and an
-// invalidation poisons a read in flight, so a reply that may predate the change is returned but never kept.
+// invalidation poisons a read in flight, so a reply that may predate the change is returned but never kept. Keys are
+// binary strings (shared/bytes.ts); values are the exact bytes read.
+import { wireKey } from '../shared/bytes.ts';
 import { ProtocolError } from '../shared/errors.ts';
 import { TRACKED_GET } from '../shared/protocol.ts';
 import type { RespValue } from '../shared/resp/index.ts';
@@ -8,9 +10,14 @@ import { LocalCache } from './local-cache.ts';
 import type { LocalCacheOptions } from './local-cache.ts';
 
 export interface ReadResult {
-  readonly value: string | null;
+  readonly value: Uint8Array | null;
   /** True when served from the local copy. */
   readonly local: boolean;
+  /**
+   * True when a push will name the key if it changes: a local copy, or a read the bridge reported cacheable. A read
+   * made while the bridge's tracking was down registered no reader, so nothing would ever wake a wait on it.
+   */
+  readonly watched: boolean;
 }
 
 /** A TRACKED.GET in flight; a push for its key poisons it so its reply is not kept. */
@@ -19,13 +26,11 @@ interface ReadFlight {
   promise: Promise<ReadResult>;
 }
 
-const decoder = new TextDecoder();
-
-function parseTrackedGet(reply: RespValue): { value: string | null; ttlMs: number; cacheable: boolean } {
+function parseTrackedGet(reply: RespValue): { value: Uint8Array | null; ttlMs: number; cacheable: boolean } {
   if (Array.isArray(reply) && reply.length === 3) {
     const [value, ttlMs, cacheable] = reply;
     if ((value === null || value instanceof Uint8Array) && (typeof ttlMs === 'number' || typeof ttlMs === 'bigint') && typeof cacheable === 'boolean') {
-      return { value: value === null ? null : decoder.decode(value), ttlMs: Number(ttlMs), cacheable };
+      return { value, ttlMs: Number(ttlMs), cacheable };
     }
   }
   throw new ProtocolError('ERR_BRIDGE_REPLY', `unexpected reply to ${TRACKED_GET}: expected [value, ttlMs, cacheable]`);
@@ -51,8 +56,8 @@ export class TrackedReads {
     return this.#cache.bytes;
   }
 
-  /** The live local copy (a string, or null for a cached miss), or `undefined` when there is none; sends nothing. */
-  peek(key: string): string | null | undefined {
+  /** The live local copy (bytes, or null for a cached miss), or `undefined` when there is none; sends nothing. */
+  peek(key: string): Uint8Array | null | undefined {
     return this.#cache.get(key);
   }
 
@@ -63,18 +68,20 @@ export class TrackedReads {
   read(key: string, capMs: number, deadlineAt: number, fresh = false): Promise<ReadResult> {
     if (!fresh) {
       const value = this.#cache.get(key);
-      if (value !== undefined) return Promise.resolve({ value, local: true });
+      if (value !== undefined) return Promise.resolve({ value, local: true, watched: true });
       const flight = this.#flights.get(key);
       if (flight !== undefined) return flight.promise;
     }
-    const flight: ReadFlight = { poisoned: false, promise: Promise.resolve({ value: null, local: false }) };
+    const flight: ReadFlight = { poisoned: false, promise: Promise.resolve({ value: null, local: false, watched: false }) };
     const sentAt = Date.now();
     const done = () => { if (this.#flights.get(key) === flight) this.#flights.delete(key); };
-    flight.promise = this.#bridge.command([TRACKED_GET, key, Math.max(1, Math.floor(capMs))], deadlineAt).then((reply) => {
+    flight.promise = this.#bridge.command([TRACKED_GET, wireKey(key), Math.max(1, Math.floor(capMs))], deadlineAt).then((reply) => {
       done();
       const { value, ttlMs, cacheable } = parseTrackedGet(reply);
       if (cacheable && !flight.poisoned && ttlMs > 0) this.#cache.set(key, value, ttlMs, sentAt);
-      return { value, local: false };
+      // A poisoned read was overtaken by a change, whose push the bridge sends us (before the reply if we were not
+      // yet a reader); only a read the bridge could not track leaves a wait without a wake-up.
+      return { value, local: false, watched: cacheable || flight.poisoned };
     }, (error: unknown) => {
       done();
       throw error;

@@ -6,9 +6,10 @@ const roundTrip = (error: unknown) => fromWireError(structuredClone(toWireError(
 
 describe('worker errors across RPC', () => {
   it('keeps the class, code and message of every library error', () => {
+    // A late value stays in the caller, where the loader ran: it never crosses RPC.
     const timeout = roundTrip(new TimeoutError('get("k") timed out after 5 ms', { value: 'late' }));
     expect(timeout).toBeInstanceOf(TimeoutError);
-    expect(timeout).toMatchObject({ code: 'ERR_TIMEOUT', message: 'get("k") timed out after 5 ms', value: 'late' });
+    expect(timeout).toMatchObject({ code: 'ERR_TIMEOUT', message: 'get("k") timed out after 5 ms', value: undefined });
 
     const reply = roundTrip(new ReplyError('NOPERM key outside this token\'s prefix'));
     expect(reply).toBeInstanceOf(ReplyError);
@@ -17,6 +18,13 @@ describe('worker errors across RPC', () => {
     const connection = roundTrip(new ConnectionError('the bridge closed the connection (1001 bye)'));
     expect(connection).toBeInstanceOf(ConnectionError);
     expect(connection).toMatchObject({ code: 'ERR_CONNECTION', message: 'the bridge closed the connection (1001 bye)' });
+
+    const tryAgain = new ReplyError('TRYAGAIN valkey is unavailable');
+    const unavailable = roundTrip(new ConnectionError('the bridge cannot reach Valkey now', { cause: tryAgain, code: 'ERR_UNAVAILABLE' }));
+    expect(unavailable).toBeInstanceOf(ConnectionError);
+    expect(unavailable).toMatchObject({ code: 'ERR_UNAVAILABLE', message: 'the bridge cannot reach Valkey now' });
+    expect(unavailable.cause).toBeInstanceOf(ReplyError);
+    expect(unavailable.cause).toMatchObject({ prefix: 'TRYAGAIN', message: 'TRYAGAIN valkey is unavailable' });
 
     const protocol = roundTrip(new ProtocolError('ERR_BRIDGE_REPLY', 'unexpected reply', 1002));
     expect(protocol).toBeInstanceOf(ProtocolError);

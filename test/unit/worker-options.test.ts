@@ -66,10 +66,18 @@ describe('worker options: coordinator env vars', () => {
 });
 
 describe('worker options: CacheAside', () => {
-  it('defaults to 16 shards and no extra timeout', () => {
+  it('defaults to 16 shards, no extra timeout, and throwing when the cache is unavailable', () => {
     expect(resolveCacheAsideOptions()).toEqual({
       placement: { shards: 16 }, namePrefix: 'valkeyaside', timeoutMs: undefined, delTimeoutMs: 10_000,
+      onUnavailable: 'throw', maxBypassLoads: 8,
     });
+  });
+
+  it('rejects an invalid onUnavailable or maxBypassLoads, naming it', () => {
+    expect(() => resolveCacheAsideOptions({ onUnavailable: 'serve' as 'load' })).toThrow(new TypeError(
+      `onUnavailable must be 'throw' or 'load'; got "serve"`));
+    expect(() => resolveCacheAsideOptions({ maxBypassLoads: 0 })).toThrow(new RangeError(
+      'maxBypassLoads must be a positive integer; got 0'));
   });
 
   it('rejects invalid placement and timeouts, naming them', () => {

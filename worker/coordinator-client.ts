@@ -1,0 +1,258 @@
+// The caller's side of the coordinator RPC, shared by every view (text, bytes, typed): it picks the key's coordinator,
+// hands it the loader as an RPC callback (so the loader runs here, with this Worker's bindings), keeps the loader's own
+// error object, enforces the deadline, and bypasses an unavailable cache when asked to. Values cross as bytes; each
+// view says how its values become bytes and back (a ValueForm).
+import { ConnectionError, TimeoutError, ValkeyasideError } from '../shared/errors.ts';
+import { PLACEHOLDER_PREFIX } from '../shared/valkeyaside.ts';
+import type { CacheAsideCoordinator } from './coordinator.ts';
+import { fromWireError } from './errors.ts';
+import { MAX_TIMER_MS, positiveMs } from './options.ts';
+import type { ResolvedCacheAsideOptions } from './options.ts';
+import { coordinatorName } from './placement.ts';
+import type { DelReply, GetOutcome, GetReply, LoaderCallback } from './rpc.ts';
+
+/** What a loader gets besides the key. */
+export interface LoaderContext<K = string> {
+  /** The key, as the caller passed it. */
+  readonly key: K;
+  /** The get's ttl (ms): the lock's ttl and, unless `setTtl` is called, the stored value's. */
+  readonly ttlMs: number;
+  /** Aborts when the get's deadline passes or the caller's signal fires; pass it to `fetch`. */
+  readonly signal: AbortSignal;
+  /** Stores the returned value with this ttl (ms) instead, e.g. a short one for a "not found" marker. */
+  setTtl(ttlMs: number): void;
+}
+
+/** Loads a value on a miss. It runs in the calling Worker; whatever it throws is what `get` throws. */
+export type Loader<T = string, K = string> = (key: K, ctx: LoaderContext<K>) => T | Promise<T>;
+
+/** Per-call options of `get` and `del`. */
+export interface GetOptions {
+  /** Gives up when it aborts, with a TimeoutError (`cause` = the signal's reason). */
+  signal?: AbortSignal;
+  /** Deadline in ms; a get's deadline is the smaller of this and its ttl. */
+  timeoutMs?: number;
+}
+
+export type DelOptions = GetOptions;
+
+export interface GetResult<T> {
+  readonly value: T | null;
+  readonly outcome: GetOutcome;
+}
+
+/** How a view's values become the bytes stored in Valkey, and back. Both may throw (TypeError, SerializationError). */
+export interface ValueForm<T, K> {
+  toBytes(value: unknown, key: K): Uint8Array;
+  fromBytes(bytes: Uint8Array, key: K): T;
+}
+
+/** One get's key in the forms the client needs: as the caller gave it, as a binary string, and for messages. */
+export interface KeyForms<K> {
+  readonly key: K;
+  readonly binary: string;
+  readonly display: string;
+}
+
+type Stub = DurableObjectStub<CacheAsideCoordinator>;
+
+/** Loads running now in this isolate while bypassing the cache (`onUnavailable: 'load'`). */
+let bypassLoads = 0;
+
+/** @throws TypeError for a reserved key (one that names a lock placeholder or a liveness marker). */
+export function checkNotReserved(binary: string, display: string): void {
+  if (binary.startsWith(PLACEHOLDER_PREFIX)) {
+    throw new TypeError(`key ${display} is reserved: keys starting with "${PLACEHOLDER_PREFIX}" are lock ids and liveness markers`);
+  }
+}
+
+/** An RPC that failed as a whole (not an error reply): config errors from the coordinator's constructor stay as they are. */
+function rpcFailure(error: unknown, name: string): unknown {
+  if (error instanceof TypeError || error instanceof RangeError || error instanceof ValkeyasideError) return error;
+  const message = error instanceof Error ? error.message : String(error);
+  if (/^(TypeError|RangeError): /.test(message)) return error;
+  return new ConnectionError(`coordinator ${JSON.stringify(name)} failed: ${message}`, { cause: error });
+}
+
+/** One get's caller-side state, shared by its loader wrapper and its deadline handling. */
+interface CallState<T> {
+  /** Aborts the loader's `ctx.signal` when the get gives up. */
+  readonly abort: AbortController;
+  /** Set when the get gave up (deadline or signal), with the error's message and cause. */
+  cancelled?: { message: string; cause: unknown };
+  /** The loader's value, once it returned. */
+  loaded?: { value: T };
+  /** What the loader threw: kept here, never sent over RPC, so the caller rethrows the very object. */
+  loaderError?: { error: unknown };
+}
+
+function loaderContext<K>(key: K, ttlMs: number, signal: AbortSignal, onTtl: (ms: number) => void): LoaderContext<K> {
+  return { key, ttlMs, signal, setTtl(ms: number) { onTtl(positiveMs('setTtl(ttlMs)', ms)); } };
+}
+
+/**
+ * The function the coordinator calls back over RPC when this get holds the lock: it runs the loader here, keeps
+ * its error, and answers `{ ok, value (bytes), ttlMs?, cancelled }`.
+ */
+function wrapLoader<T, K>(loader: Loader<T, K>, key: K, form: ValueForm<T, K>, state: CallState<T>): LoaderCallback {
+  return async (_binaryKey, lockTtlMs) => {
+    if (state.cancelled !== undefined) return { ok: false, cancelled: true };
+    let ttlOverrideMs: number | undefined;
+    try {
+      const value = await loader(key, loaderContext(key, lockTtlMs, state.abort.signal, (ms) => { ttlOverrideMs = ms; }));
+      const bytes = form.toBytes(value, key);
+      state.loaded = { value };
+      const cancelled = state.cancelled !== undefined;
+      return ttlOverrideMs === undefined ? { ok: true, value: bytes, cancelled } : { ok: true, value: bytes, ttlMs: ttlOverrideMs, cancelled };
+    } catch (error) {
+      state.loaderError = { error };
+      return { ok: false, cancelled: state.cancelled !== undefined };
+    }
+  };
+}
+
+export class CoordinatorClient {
+  readonly #namespace: DurableObjectNamespace<CacheAsideCoordinator>;
+  readonly options: ResolvedCacheAsideOptions;
+
+  constructor(namespace: DurableObjectNamespace<CacheAsideCoordinator>, options: ResolvedCacheAsideOptions) {
+    this.#namespace = namespace;
+    this.options = options;
+  }
+
+  /** The coordinator (Durable Object name) that serves the key. */
+  nameFor(binary: string): string {
+    return coordinatorName(binary, this.options.placement, this.options.namePrefix);
+  }
+
+  /** A get in any view (see `CacheAside.getWithOutcome`). */
+  async get<T, K>(keys: KeyForms<K>, ttlMs: number, loader: Loader<T, K> | undefined, form: ValueForm<T, K>, options: GetOptions = {}): Promise<GetResult<T>> {
+    positiveMs('ttlMs', ttlMs);
+    if (loader !== undefined && typeof loader !== 'function') throw new TypeError(`loader must be a function; got ${typeof loader}`);
+    const callerTimeoutMs = options.timeoutMs === undefined ? this.options.timeoutMs : positiveMs('timeoutMs', options.timeoutMs);
+    const timeoutMs = Math.min(ttlMs, callerTimeoutMs ?? ttlMs, MAX_TIMER_MS);
+    const what = `get(${keys.display})`;
+    const signal = options.signal;
+    if (signal?.aborted) throw new TimeoutError(`${what} was aborted before it started`, { cause: signal.reason });
+    const state: CallState<T> = { abort: new AbortController() };
+    try {
+      return await this.#get(keys, ttlMs, timeoutMs, loader, form, signal, state);
+    } catch (error) {
+      if (!(error instanceof ConnectionError) || loader === undefined || this.options.onUnavailable !== 'load') throw error;
+      if (state.loaded !== undefined) return { value: state.loaded.value, outcome: 'bypass' };
+      return this.#bypass(keys.key, ttlMs, timeoutMs, loader, form, signal, error);
+    }
+  }
+
+  /** A del in any view (see `CacheAside.del`). */
+  del(keys: KeyForms<unknown>, options: DelOptions = {}): Promise<void> {
+    return this.call(`del(${keys.display})`, keys.binary, options, (stub, timeoutMs) => stub.deleteKey({ key: keys.binary, timeoutMs }));
+  }
+
+  /** One RPC with a deadline (`timeoutMs`, default `delTimeoutMs`) and the caller's signal. */
+  async call(what: string, binary: string, options: DelOptions, send: (stub: Stub, timeoutMs: number) => unknown): Promise<void> {
+    const timeoutMs = Math.min(options.timeoutMs === undefined ? this.options.delTimeoutMs : positiveMs('timeoutMs', options.timeoutMs), MAX_TIMER_MS);
+    const signal = options.signal;
+    if (signal?.aborted) throw new TimeoutError(`${what} was aborted before it started`, { cause: signal.reason });
+    const name = this.nameFor(binary);
+    const stub: Stub = this.#namespace.getByName(name);
+    const reply = await new Promise<DelReply>((resolve, reject) => {
+      let settled = false;
+      const finish = (settle: () => void) => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        signal?.removeEventListener('abort', onAbort);
+        settle();
+      };
+      const onAbort = () => finish(() => reject(new TimeoutError(`${what} was aborted by the caller's signal`, { cause: signal?.reason })));
+      const timer = setTimeout(() => finish(() => reject(new TimeoutError(`${what} timed out after ${timeoutMs} ms`))), timeoutMs);
+      signal?.addEventListener('abort', onAbort, { once: true });
+      (send(stub, timeoutMs) as Promise<DelReply>).then(
+        (value) => finish(() => resolve(value)),
+        (error: unknown) => finish(() => reject(rpcFailure(error, name))));
+    });
+    if (reply.kind === 'error') throw fromWireError(reply.error);
+  }
+
+  async #get<T, K>(keys: KeyForms<K>, ttlMs: number, timeoutMs: number, loader: Loader<T, K> | undefined, form: ValueForm<T, K>,
+    signal: AbortSignal | undefined, state: CallState<T>): Promise<GetResult<T>> {
+    const what = `get(${keys.display})`;
+    const name = this.nameFor(keys.binary);
+    const stub: Stub = this.#namespace.getByName(name);
+    // Hits first, through a call with primitive arguments and no loader stub: most gets of a cache end here.
+    let hit: Uint8Array | undefined;
+    try {
+      hit = await stub.peekValue(keys.binary);
+    } catch (error) {
+      throw rpcFailure(error, name);
+    }
+    if (hit instanceof Uint8Array) return { value: form.fromBytes(hit, keys.key), outcome: 'hit' };
+
+    const requestId = crypto.randomUUID();
+    const callback = loader && wrapLoader(loader, keys.key, form, state);
+    const reply = await new Promise<Extract<GetReply, { kind: 'value' }>>((resolve, reject) => {
+      let settled = false;
+      const finish = (settle: () => void) => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        signal?.removeEventListener('abort', onAbort);
+        settle();
+      };
+      // Give up one macrotask later, so a loader returning right as the deadline passes still hands us its value.
+      const giveUp = (message: string, cause?: unknown) => {
+        if (state.cancelled !== undefined) return;
+        state.cancelled = { message, cause };
+        state.abort.abort(new TimeoutError(message, { cause }));
+        setTimeout(() => finish(() => {
+          stub.cancelGet(requestId).catch(() => {});
+          reject(new TimeoutError(message, { cause, value: state.loaded?.value }));
+        }), 0);
+      };
+      const onAbort = () => giveUp(`${what} was aborted by the caller's signal`, signal?.reason);
+      const timer = setTimeout(() => giveUp(`${what} timed out after ${timeoutMs} ms`), timeoutMs);
+      signal?.addEventListener('abort', onAbort, { once: true });
+
+      (stub.getValue({ key: keys.binary, ttlMs, timeoutMs, requestId }, callback) as Promise<GetReply>).then((answer) => finish(() => {
+        if (answer.kind === 'value') {
+          resolve(answer);
+        } else if (state.cancelled !== undefined) {
+          // We gave up first (deadline or signal): whatever failed after that failed because of it.
+          reject(new TimeoutError(state.cancelled.message, { cause: state.cancelled.cause, value: state.loaded?.value }));
+        } else if (answer.kind === 'loader-error') {
+          reject(state.loaderError !== undefined
+            ? state.loaderError.error
+            : new ValkeyasideError('ERR_INTERNAL', `${what}: the loader failed but its error was lost`));
+        } else {
+          const error = fromWireError(answer.error);
+          reject(error instanceof TimeoutError ? new TimeoutError(error.message, { value: state.loaded?.value }) : error);
+        }
+      }), (error: unknown) => finish(() => reject(rpcFailure(error, name))));
+    });
+    if (reply.value === null) return { value: null, outcome: reply.outcome };
+    // What our own loader returned is handed back as it was, not re-read from its bytes.
+    const own = reply.outcome === 'loaded' || reply.outcome === 'took-over' || reply.outcome === 'not-cached';
+    return { value: own && state.loaded !== undefined ? state.loaded.value : form.fromBytes(reply.value, keys.key), outcome: reply.outcome };
+  }
+
+  /** The cache is down and the caller chose `onUnavailable: 'load'`: run the loader alone, bounded per isolate. */
+  async #bypass<T, K>(key: K, ttlMs: number, timeoutMs: number, loader: Loader<T, K>, form: ValueForm<T, K>,
+    signal: AbortSignal | undefined, unavailable: ConnectionError): Promise<GetResult<T>> {
+    if (bypassLoads >= this.options.maxBypassLoads) throw unavailable;
+    bypassLoads++;
+    const abort = new AbortController();
+    const timer = setTimeout(() => abort.abort(new TimeoutError(`loading while the cache is unavailable timed out after ${timeoutMs} ms`)), timeoutMs);
+    const onAbort = () => abort.abort(signal?.reason);
+    signal?.addEventListener('abort', onAbort, { once: true });
+    try {
+      const value = await loader(key, loaderContext(key, ttlMs, abort.signal, () => {}));
+      form.toBytes(value, key);
+      return { value, outcome: 'bypass' };
+    } finally {
+      bypassLoads--;
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', onAbort);
+    }
+  }
+}
