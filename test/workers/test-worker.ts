@@ -1,7 +1,7 @@
 // A Worker for the integration tests: re-exports the coordinator and drives CacheAside over HTTP routes, with
 // loaders that fetch the test ORIGIN (served by the Node test process). Every route answers JSON, errors included.
-import { CacheAside, TimeoutError, ValkeyasideError } from '../../worker/index.ts';
-import type { CacheAsideCoordinator, GetOptions, Loader } from '../../worker/index.ts';
+import { CacheAside, ConnectionError, SerializationError, TimeoutError, ValkeyasideError } from '../../worker/index.ts';
+import type { CacheAsideCoordinator, CacheAsideOptions, GetOptions, Loader, LoaderContext } from '../../worker/index.ts';
 
 export { CacheAsideCoordinator } from '../../worker/index.ts';
 
@@ -33,6 +33,11 @@ export interface ErrorReport {
   isValkeyaside: boolean;
   /** True when the caught error is the very object the loader threw. */
   sameObject?: boolean;
+  isConnection: boolean;
+  /** SerializationError: the key it names. */
+  key?: unknown;
+  /** The error's cause, when it is an Error (e.g. the TRYAGAIN ReplyError behind a ConnectionError). */
+  cause?: { name: string; message: string };
 }
 
 function report(error: unknown, thrown?: unknown): ErrorReport {
@@ -45,6 +50,9 @@ function report(error: unknown, thrown?: unknown): ErrorReport {
     status: e?.status,
     isTimeout: error instanceof TimeoutError,
     isValkeyaside: error instanceof ValkeyasideError,
+    isConnection: error instanceof ConnectionError,
+    ...(error instanceof SerializationError ? { key: error.key } : {}),
+    ...(error instanceof Error && error.cause instanceof Error ? { cause: { name: error.cause.name, message: error.cause.message } } : {}),
     ...(thrown !== undefined ? { sameObject: error === thrown } : {}),
   };
 }
@@ -60,7 +68,53 @@ function int(params: URLSearchParams, name: string): number | undefined {
 
 function cacheFor(env: Env, params: URLSearchParams): CacheAside {
   const coord = params.get('coord');
-  return CacheAside.fromEnv(env, coord === null ? {} : { placement: () => coord });
+  const options: CacheAsideOptions = coord === null ? {} : { placement: () => coord };
+  if (params.get('onUnavailable') === 'load') options.onUnavailable = 'load';
+  const maxBypass = int(params, 'maxBypass');
+  if (maxBypass !== undefined) options.maxBypassLoads = maxBypass;
+  return CacheAside.fromEnv(env, options);
+}
+
+function fromHex(hex: string): Uint8Array {
+  return new Uint8Array((hex.match(/../g) ?? []).map((pair) => parseInt(pair, 16)));
+}
+
+function toHex(bytes: Uint8Array | null): string | null {
+  return bytes === null ? null : [...bytes].map((b) => b.toString(16).padStart(2, '0')).join('');
+}
+
+/** The bytes view's key: `keyHex` (any bytes) or `key` (text, standing for its UTF-8 bytes). */
+function bytesKey(params: URLSearchParams): string | Uint8Array {
+  const hex = params.get('keyHex');
+  return hex === null ? params.get('key')! : fromHex(hex);
+}
+
+/** A get through the bytes view; `valueHex` makes the loader return those bytes, else it loads the origin's body. */
+async function bytesGet(env: Env, params: URLSearchParams): Promise<Response> {
+  const cache = cacheFor(env, params).bytes();
+  const ttlMs = int(params, 'ttl') ?? 5_000;
+  const valueHex = params.get('valueHex');
+  const origin = originLoader(env, params, () => {});
+  const loader: Loader<Uint8Array, string | Uint8Array> | undefined = params.get('loader') === '0'
+    ? undefined
+    : valueHex !== null
+      ? () => fromHex(valueHex)
+      : async (key, ctx) => new TextEncoder().encode(await origin(typeof key === 'string' ? key : toHex(key)!, ctx as LoaderContext));
+  try {
+    const { value, outcome } = await cache.getWithOutcome(bytesKey(params), ttlMs, loader);
+    return json({ ok: true, valueHex: toHex(value), outcome });
+  } catch (error) {
+    return json({ ok: false, error: report(error) });
+  }
+}
+
+async function bytesDel(env: Env, params: URLSearchParams): Promise<Response> {
+  try {
+    await cacheFor(env, params).bytes().del(bytesKey(params));
+    return json({ ok: true });
+  } catch (error) {
+    return json({ ok: false, error: report(error) });
+  }
 }
 
 /** Loads from ORIGIN; `negTtlMs` turns a 404 into a short-lived NOT_FOUND, `ttlOverrideMs` sets the ttl always. */
@@ -87,7 +141,8 @@ function originLoader(env: Env, params: URLSearchParams, onThrow: (error: unknow
 
 async function get(env: Env, params: URLSearchParams): Promise<Response> {
   const cache = cacheFor(env, params);
-  const key = params.get('key')!;
+  // keyJson: a JSON string, for keys a URL cannot carry (a lone surrogate becomes U+FFFD in a query string).
+  const key = params.has('keyJson') ? JSON.parse(params.get('keyJson')!) as string : params.get('key')!;
   const ttlMs = int(params, 'ttl') ?? 5_000;
   const options: GetOptions = {};
   const timeoutMs = int(params, 'timeout');
@@ -184,6 +239,8 @@ export default {
         case '/get': return await get(env, url.searchParams);
         case '/burst': return await burst(env, url.searchParams);
         case '/del': return await del(env, url.searchParams);
+        case '/bget': return await bytesGet(env, url.searchParams);
+        case '/bdel': return await bytesDel(env, url.searchParams);
         case '/stats': return await stats(env, url.searchParams);
         case '/ping': return await ping(env, url.searchParams);
         default: return json({ error: `no route ${url.pathname}` }, 404);
