@@ -107,10 +107,62 @@ describe('example app: read-through cache in front of an origin', () => {
     const key = randomPrefix('app') + 'direct';
     expect((await call(v(key))).body).toBe('v:1');
     expect((await call(v(key))).xCache).toBe('hit');
-    await valkey.set(key, JSON.stringify({ status: 200, body: 'written by another client' }), 'PX', 60_000);
+    await valkey.set(key, 'written by another client', 'PX', 60_000);
     // Writes outside the bridge arrive by Valkey's tracking push: eventually, within milliseconds.
     await waitFor(async () => (await call(v(key))).body === 'written by another client', 'the push for a direct write', 5_000, 10);
     expect(origin.loads(key)).toBe(1);
+  });
+
+  it('serves a plain value another client wrote (valkey-cli SET) as a 200 of exactly those bytes', async () => {
+    const key = randomPrefix('app') + 'cold';
+    await valkey.set(key, 'written-by-cli');
+    const res = await mf.dispatchFetch(`http://app.test${v(key)}`);
+    expect(res.status).toBe(200);
+    expect(res.headers.get('x-cache')).toBe('server-hit');
+    expect(res.headers.get('content-type')).toBe('text/plain; charset=utf-8');
+    expect(await res.text()).toBe('written-by-cli');
+    expect(origin.loads(key)).toBe(0);
+  });
+
+  it('serves a binary value another client wrote byte for byte, as application/octet-stream', async () => {
+    const key = randomPrefix('app') + 'bin';
+    const bytes = Buffer.from([0xff, 0xfe, 0x00, 0x41, 0x80]);
+    await valkey.set(key, bytes);
+    const res = await mf.dispatchFetch(`http://app.test${v(key)}`);
+    expect(res.status).toBe(200);
+    expect(res.headers.get('content-type')).toBe('application/octet-stream');
+    expect(Buffer.from(await res.arrayBuffer()).equals(bytes)).toBe(true);
+  });
+
+  it('stores a plain origin body as its exact bytes, which other clients read as is', async () => {
+    const key = randomPrefix('app') + 'plain';
+    origin.script(key, { body: 'plain text from the origin' });
+    expect(await call(v(key))).toMatchObject({ status: 200, body: 'plain text from the origin', xCache: 'loaded' });
+    expect(await valkey.get(key)).toBe('plain text from the origin');
+  });
+
+  it('round-trips a binary origin body exactly, with its content type', async () => {
+    const key = randomPrefix('app') + 'png';
+    const body = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 0x00, 0xff]);
+    origin.script(key, { body, contentType: 'image/png' });
+    for (const xCache of ['loaded', 'hit']) {
+      const res = await mf.dispatchFetch(`http://app.test${v(key)}`);
+      expect(res.status).toBe(200);
+      expect(res.headers.get('x-cache')).toBe(xCache);
+      expect(res.headers.get('content-type')).toBe('image/png');
+      expect(Buffer.from(await res.arrayBuffer()).equals(body)).toBe(true);
+    }
+    // Stored as the documented envelope: magic, "<status> <content type>", newline, the body.
+    const stored = await valkey.getBuffer(key);
+    expect(stored!.equals(Buffer.concat([Buffer.from('\0VAE1\n200 image/png\n'), body]))).toBe(true);
+  });
+
+  it('answers a reserved key with 400 and x-cache, for GET and DELETE', async () => {
+    for (const method of ['GET', 'DELETE']) {
+      const res = await call('/v/valkeyid:x', method);
+      expect(res).toMatchObject({ status: 400, xCache: 'none' });
+      expect(res.body).toContain('reserved');
+    }
   });
 
   it('rejects bad keys and ttls with 400', async () => {
@@ -171,6 +223,29 @@ describe('example app: configuration and health', () => {
       expect(res.status).toBe(500);
       expect(await res.text()).toMatch(/ORIGIN_URL must be an http\(s\) URL .* got null/);
     });
+  });
+
+  it('reports 503 on /healthz within seconds of Valkey stopping behind a running bridge, and 200 once it is back', async () => {
+    const own = await startValkeyServer();
+    const ownBridge = await startReadyBridge(own.url, { valkeyPingMs: 200 });
+    try {
+      await withApp({ ...good(), BRIDGE_URL: ownBridge.url }, async (app) => {
+        const health = async () => {
+          const res = await app.dispatchFetch('http://app.test/healthz');
+          return { status: res.status, body: await res.json() as { ok: boolean; error?: string } };
+        };
+        expect((await health()).status).toBe(200);
+        await own.kill();
+        // No event reaches the app: poll /healthz (bounded) as a load balancer would.
+        await waitFor(async () => (await health()).status === 503, '/healthz to answer 503 after Valkey stopped', 10_000, 100);
+        expect((await health()).body.error).toMatch(/cannot reach Valkey/);
+        await own.start();
+        await waitFor(async () => (await health()).status === 200, '/healthz to answer 200 once Valkey is back', 10_000, 100);
+      });
+    } finally {
+      await ownBridge.close();
+      await own.stop();
+    }
   });
 
   it('reports 503 on /healthz and /v/ when the bridge cannot be reached', async () => {

@@ -7,7 +7,7 @@ import type { AddressInfo, Socket } from 'node:net';
 /** How the origin answers one request for a key. */
 export type Behaviour =
   | { readonly status: number; readonly body?: string }
-  | { readonly body: string }
+  | { readonly body: string | Uint8Array; readonly contentType?: string }
   | { readonly delayMs: number }
   /** Destroys the socket: the loader's fetch throws a network error. */
   | { readonly reset: true }
@@ -41,9 +41,9 @@ export async function startOrigin(): Promise<Origin> {
   const events = new EventEmitter();
   events.setMaxListeners(0);
 
-  const answer = (res: ServerResponse, status: number, body: string) => {
+  const answer = (res: ServerResponse, status: number, body: string | Uint8Array, contentType = 'text/plain') => {
     if (res.writableEnded || res.destroyed) return;
-    res.writeHead(status, { 'content-type': 'text/plain', 'content-length': Buffer.byteLength(body) });
+    res.writeHead(status, { 'content-type': contentType, 'content-length': Buffer.byteLength(body) });
     res.end(body);
   };
 
@@ -65,7 +65,7 @@ export async function startOrigin(): Promise<Origin> {
     }
     if ('delayMs' in behaviour) return void setTimeout(() => answer(res, 200, versionBody(n)), behaviour.delayMs);
     if ('status' in behaviour) return answer(res, behaviour.status, behaviour.body ?? `status ${behaviour.status}`);
-    return answer(res, 200, behaviour.body);
+    return answer(res, 200, behaviour.body, behaviour.contentType);
   });
   server.on('connection', (socket: Socket) => {
     sockets.add(socket);

@@ -1,15 +1,14 @@
 // The example app: a read-through cache in front of any HTTP origin, with coherent invalidation. GET /v/:key loads
 // from ORIGIN_URL on a miss (one load per key however many ask), DELETE /v/:key deletes, /healthz checks the bridge.
+// Values are stored as the origin's bytes (stored-page.ts), so any value another client writes is served as is.
 import { Hono } from 'hono';
-import { CacheAside, ConnectionError, TimeoutError, ValkeyasideError } from '../index.ts';
-import type { GetOutcome, LoaderContext, TypedCacheAside } from '../index.ts';
+import { BytesCacheAside, CacheAside, ConnectionError, PLACEHOLDER_PREFIX, TimeoutError, ValkeyasideError } from '../index.ts';
+import type { GetOutcome, LoaderContext } from '../index.ts';
 import { AppConfigError, keyFromPath, MAX_KEY_BYTES, parseTtlMs, readAppConfig } from './config.ts';
 import type { AppConfig, AppEnv } from './config.ts';
+import { decodePage, encodePage } from './stored-page.ts';
 
 export { CacheAsideCoordinator } from '../index.ts';
-
-/** What the app stores per key: the origin's body, or that the origin said 404 (negative caching). */
-type Cached = { readonly status: 200; readonly body: string } | { readonly status: 404 };
 
 /** The longest a request waits for a value (the get's deadline is the smaller of this and its ttl). */
 const REQUEST_DEADLINE_MS = 10_000;
@@ -23,7 +22,7 @@ class OriginError extends Error {
 type CacheHeader = GetOutcome | 'del' | 'error' | 'none';
 
 function loadFromOrigin(config: AppConfig) {
-  return async (key: string, ctx: LoaderContext): Promise<Cached> => {
+  return async (key: string, ctx: LoaderContext): Promise<Uint8Array> => {
     let res: Response;
     try {
       res = await fetch(`${config.originUrl}/${encodeURIComponent(key)}`, { signal: ctx.signal });
@@ -31,18 +30,18 @@ function loadFromOrigin(config: AppConfig) {
       if (ctx.signal.aborted) throw err;
       throw new OriginError(`origin unreachable: ${err instanceof Error ? err.message : String(err)}`);
     }
-    if (res.status === 200) return { status: 200, body: await res.text() };
+    if (res.status === 200) return encodePage(200, res.headers.get('content-type'), new Uint8Array(await res.arrayBuffer()));
     await res.body?.cancel();
     if (res.status === 404) {
       ctx.setTtl(config.negativeTtlMs);
-      return { status: 404 };
+      return encodePage(404, null, new Uint8Array(0));
     }
     throw new OriginError(`origin answered ${res.status}`);
   };
 }
 
-function reply(status: number, body: string | null, xCache: CacheHeader): Response {
-  return new Response(body, { status, headers: { 'x-cache': xCache, 'content-type': 'text/plain; charset=utf-8' } });
+function reply(status: number, body: string | Uint8Array | null, xCache: CacheHeader, contentType = 'text/plain; charset=utf-8'): Response {
+  return new Response(body, { status, headers: { 'x-cache': xCache, 'content-type': contentType } });
 }
 
 function errorReply(err: unknown): Response {
@@ -61,7 +60,7 @@ function errorReply(err: unknown): Response {
 interface AppState {
   readonly config: AppConfig;
   readonly cache: CacheAside;
-  readonly pages: TypedCacheAside<Cached>;
+  readonly pages: BytesCacheAside;
   readonly load: ReturnType<typeof loadFromOrigin>;
 }
 const states = new WeakMap<AppEnv, AppState>();
@@ -72,7 +71,7 @@ function stateOf(env: AppEnv): AppState {
   if (state === undefined) {
     const config = readAppConfig(env);
     const cache = CacheAside.fromEnv(env);
-    state = { config, cache, pages: cache.typed<Cached>(), load: loadFromOrigin(config) };
+    state = { config, cache, pages: cache.bytes(), load: loadFromOrigin(config) };
     states.set(env, state);
   }
   return state;
@@ -80,9 +79,17 @@ function stateOf(env: AppEnv): AppState {
 
 export const app = new Hono<{ Bindings: AppEnv }>();
 
-app.get('/v/*', async (c) => {
-  const key = keyFromPath(new URL(c.req.url).pathname);
+/** The key of a `/v/` request, or the 400 to answer: every bad key gets one, with `x-cache`. */
+function requestKey(url: string): string | Response {
+  const key = keyFromPath(new URL(url).pathname);
   if (key === null) return reply(400, `key must be a non-empty UTF-8 string of at most ${MAX_KEY_BYTES} bytes\n`, 'none');
+  if (key.startsWith(PLACEHOLDER_PREFIX)) return reply(400, `keys starting with "${PLACEHOLDER_PREFIX}" are reserved for locks and liveness markers\n`, 'none');
+  return key;
+}
+
+app.get('/v/*', async (c) => {
+  const key = requestKey(c.req.url);
+  if (key instanceof Response) return key;
   try {
     const { config, pages, load } = stateOf(c.env);
     const ttlParam = c.req.query('ttl');
@@ -92,15 +99,16 @@ app.get('/v/*', async (c) => {
       timeoutMs: Math.min(ttlMs, REQUEST_DEADLINE_MS),
     });
     if (value === null) return reply(502, 'no value\n', outcome);
-    return value.status === 200 ? reply(200, value.body, outcome) : reply(404, 'not found\n', outcome);
+    const page = decodePage(value);
+    return page.status === 200 ? reply(200, page.body, outcome, page.contentType) : reply(404, 'not found\n', outcome);
   } catch (err) {
     return errorReply(err);
   }
 });
 
 app.delete('/v/*', async (c) => {
-  const key = keyFromPath(new URL(c.req.url).pathname);
-  if (key === null) return reply(400, `key must be a non-empty UTF-8 string of at most ${MAX_KEY_BYTES} bytes\n`, 'none');
+  const key = requestKey(c.req.url);
+  if (key instanceof Response) return key;
   try {
     await stateOf(c.env).cache.del(key, { timeoutMs: REQUEST_DEADLINE_MS });
     return reply(204, null, 'del');
