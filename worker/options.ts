@@ -80,7 +80,7 @@ export const COORDINATOR_DEFAULTS = Object.freeze({
   connectTimeoutMs: 5_000,
   maxPendingGets: 10_000,
   reconnectBaseMs: 100,
-  reconnectMaxMs: 5_000,
+  reconnectMaxMs: 1_000,
   maxQueuedCommands: 50_000,
   replyTimeoutMs: 15_000,
   heartbeatMs: 5_000,
