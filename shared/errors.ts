@@ -44,10 +44,14 @@ export class TimeoutError extends ValkeyasideError {
   }
 }
 
-/** The connection to the bridge (or the bridge's to Valkey) closed or could not be opened. */
+/**
+ * The cache cannot serve right now: the connection to the bridge closed or could not be opened (code
+ * `ERR_CONNECTION`), or the bridge cannot reach Valkey (code `ERR_UNAVAILABLE`, `cause` = the bridge's `TRYAGAIN`
+ * ReplyError). Catch this one class for "cache down"; ReplyError is kept for real command errors.
+ */
 export class ConnectionError extends ValkeyasideError {
   override name = 'ConnectionError';
-  constructor(message: string, options?: { cause?: unknown }) {
-    super('ERR_CONNECTION', message, options);
+  constructor(message: string, options?: { cause?: unknown; code?: 'ERR_CONNECTION' | 'ERR_UNAVAILABLE' }) {
+    super(options?.code ?? 'ERR_CONNECTION', message, options);
   }
 }

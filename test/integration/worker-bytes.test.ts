@@ -58,7 +58,7 @@ interface Answer {
 }
 
 function call(path: string, params: Record<string, string | number>, worker = 'main'): Promise<Answer> {
-  const search = new URLSearchParams(Object.entries(params).map(([k, v]) => [k, String(v)]));
+  const search = new URLSearchParams(Object.entries(params).map(([k, v]): [string, string] => [k, String(v)]));
   return workers.getJson<Answer>(`${path}?${search}`, worker);
 }
 
