@@ -16,7 +16,7 @@ export const SETKEY_SCRIPT =
 export const ACQUIRE_LOCK_SCRIPT =
   'if redis.call("SET", KEYS[1], ARGV[1], "NX", "PX", ARGV[2]) then return nil else return redis.call("GET", KEYS[1]) end';
 
-/** SHA1 of each script, as EVALSHA wants it (checked against node:crypto in the tests). */
+/** SHA1 of each script, as EVALSHA wants it (test/unit/go-compat.test.ts checks them, and the scripts against Go's text). */
 export const SCRIPT_SHA = Object.freeze({
   delkey: '7726c7be95e2a0ed082ec1da1e26b562f5c8903f',
   setkey: '3913f9de2aab2b98021c6f9b04f7293af86e2c61',
