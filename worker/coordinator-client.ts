@@ -111,6 +111,38 @@ function wrapLoader<T, K>(loader: Loader<T, K>, key: K, form: ValueForm<T, K>, s
   };
 }
 
+/**
+ * Settles as `work` does, unless `timeoutMs` passes or `signal` aborts first: then `giveUp(message, cause)` runs at
+ * once and the result rejects with the error its returned function makes. With `lingerOneTurn` that rejection waits
+ * one macrotask, so work settling right then (a loader returning as the deadline passes) still wins.
+ */
+function untilDeadline<T>(work: Promise<T>, what: string, timeoutMs: number, signal: AbortSignal | undefined,
+  giveUp: (message: string, cause: unknown) => () => unknown, lingerOneTurn = false): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    let settled = false;
+    let gaveUp = false;
+    const finish = (settle: () => void) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', onAbort);
+      settle();
+    };
+    const stop = (message: string, cause?: unknown) => {
+      if (gaveUp) return;
+      gaveUp = true;
+      const failure = giveUp(message, cause);
+      const fail = () => finish(() => reject(failure()));
+      if (lingerOneTurn) setTimeout(fail, 0);
+      else fail();
+    };
+    const onAbort = () => stop(`${what} was aborted by the caller's signal`, signal?.reason);
+    const timer = setTimeout(() => stop(`${what} timed out after ${timeoutMs} ms`), timeoutMs);
+    signal?.addEventListener('abort', onAbort, { once: true });
+    work.then((value) => finish(() => resolve(value)), (error: unknown) => finish(() => reject(error)));
+  });
+}
+
 export class CoordinatorClient {
   readonly #namespace: DurableObjectNamespace<CacheAsideCoordinator>;
   readonly options: ResolvedCacheAsideOptions;
@@ -156,22 +188,8 @@ export class CoordinatorClient {
     if (signal?.aborted) throw new TimeoutError(`${what} was aborted before it started`, { cause: signal.reason });
     const name = this.nameFor(binary);
     const stub: Stub = this.#namespace.getByName(name);
-    const reply = await new Promise<DelReply>((resolve, reject) => {
-      let settled = false;
-      const finish = (settle: () => void) => {
-        if (settled) return;
-        settled = true;
-        clearTimeout(timer);
-        signal?.removeEventListener('abort', onAbort);
-        settle();
-      };
-      const onAbort = () => finish(() => reject(new TimeoutError(`${what} was aborted by the caller's signal`, { cause: signal?.reason })));
-      const timer = setTimeout(() => finish(() => reject(new TimeoutError(`${what} timed out after ${timeoutMs} ms`))), timeoutMs);
-      signal?.addEventListener('abort', onAbort, { once: true });
-      (send(stub, timeoutMs) as Promise<DelReply>).then(
-        (value) => finish(() => resolve(value)),
-        (error: unknown) => finish(() => reject(rpcFailure(error, name))));
-    });
+    const sent = (send(stub, timeoutMs) as Promise<DelReply>).catch((error: unknown) => { throw rpcFailure(error, name); });
+    const reply = await untilDeadline(sent, what, timeoutMs, signal, (message, cause) => () => new TimeoutError(message, cause === undefined ? undefined : { cause }));
     if (reply.kind === 'error') throw fromWireError(reply.error);
   }
 
@@ -191,45 +209,26 @@ export class CoordinatorClient {
 
     const requestId = crypto.randomUUID();
     const callback = loader && wrapLoader(loader, keys.key, form, state);
-    const reply = await new Promise<Extract<GetReply, { kind: 'value' }>>((resolve, reject) => {
-      let settled = false;
-      const finish = (settle: () => void) => {
-        if (settled) return;
-        settled = true;
-        clearTimeout(timer);
-        signal?.removeEventListener('abort', onAbort);
-        settle();
+    const answered = (stub.getValue({ key: keys.binary, ttlMs, timeoutMs, requestId }, callback) as Promise<GetReply>).then((answer) => {
+      if (answer.kind === 'value') return answer;
+      // We gave up first (deadline or signal): whatever failed after that failed because of it.
+      if (state.cancelled !== undefined) throw new TimeoutError(state.cancelled.message, { cause: state.cancelled.cause, value: state.loaded?.value });
+      if (answer.kind === 'loader-error') {
+        throw state.loaderError !== undefined
+          ? state.loaderError.error
+          : new ValkeyasideError('ERR_INTERNAL', `${what}: the loader failed but its error was lost`);
+      }
+      const error = fromWireError(answer.error);
+      throw error instanceof TimeoutError ? new TimeoutError(error.message, { value: state.loaded?.value }) : error;
+    }, (error: unknown) => { throw rpcFailure(error, name); });
+    const reply = await untilDeadline(answered, what, timeoutMs, signal, (message, cause) => {
+      state.cancelled = { message, cause };
+      state.abort.abort(new TimeoutError(message, { cause }));
+      return () => {
+        stub.cancelGet(requestId).catch(() => {});
+        return new TimeoutError(message, { cause, value: state.loaded?.value });
       };
-      // Give up one macrotask later, so a loader returning right as the deadline passes still hands us its value.
-      const giveUp = (message: string, cause?: unknown) => {
-        if (state.cancelled !== undefined) return;
-        state.cancelled = { message, cause };
-        state.abort.abort(new TimeoutError(message, { cause }));
-        setTimeout(() => finish(() => {
-          stub.cancelGet(requestId).catch(() => {});
-          reject(new TimeoutError(message, { cause, value: state.loaded?.value }));
-        }), 0);
-      };
-      const onAbort = () => giveUp(`${what} was aborted by the caller's signal`, signal?.reason);
-      const timer = setTimeout(() => giveUp(`${what} timed out after ${timeoutMs} ms`), timeoutMs);
-      signal?.addEventListener('abort', onAbort, { once: true });
-
-      (stub.getValue({ key: keys.binary, ttlMs, timeoutMs, requestId }, callback) as Promise<GetReply>).then((answer) => finish(() => {
-        if (answer.kind === 'value') {
-          resolve(answer);
-        } else if (state.cancelled !== undefined) {
-          // We gave up first (deadline or signal): whatever failed after that failed because of it.
-          reject(new TimeoutError(state.cancelled.message, { cause: state.cancelled.cause, value: state.loaded?.value }));
-        } else if (answer.kind === 'loader-error') {
-          reject(state.loaderError !== undefined
-            ? state.loaderError.error
-            : new ValkeyasideError('ERR_INTERNAL', `${what}: the loader failed but its error was lost`));
-        } else {
-          const error = fromWireError(answer.error);
-          reject(error instanceof TimeoutError ? new TimeoutError(error.message, { value: state.loaded?.value }) : error);
-        }
-      }), (error: unknown) => finish(() => reject(rpcFailure(error, name))));
-    });
+    }, true);
     if (reply.value === null) return { value: null, outcome: reply.outcome };
     // What our own loader returned is handed back as it was, not re-read from its bytes.
     const own = reply.outcome === 'loaded' || reply.outcome === 'took-over' || reply.outcome === 'not-cached';
