@@ -5,6 +5,7 @@ import { spawn } from 'node:child_process';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
+import Valkey from 'iovalkey';
 import { Log, LogLevel, Miniflare } from 'miniflare';
 import { ROOT, TEST_TOKEN, startReadyBridge } from '../support/bridge.ts';
 import { bundleWorker } from '../support/miniflare.ts';
@@ -94,6 +95,19 @@ function runGoTest(env: Record<string, string>): Promise<number> {
   });
 }
 
+/** `valkey 8.0.1` / `redis 6.0.16`: which server a leg really ran against. */
+async function serverVersion(url: string): Promise<string> {
+  const client = new Valkey(url, { lazyConnect: true, maxRetriesPerRequest: 1 });
+  try {
+    await client.connect();
+    const info = await client.info('server');
+    const valkey = /^valkey_version:(.+)$/m.exec(info)?.[1];
+    return valkey ? `valkey ${valkey.trim()}` : `redis ${/^redis_version:(.+)$/m.exec(info)?.[1]?.trim()}`;
+  } finally {
+    client.disconnect();
+  }
+}
+
 async function runLeg(leg: Leg): Promise<number> {
   const server = await startValkeyServer(leg.server === undefined ? {} : ({ server: leg.server } as Parameters<typeof startValkeyServer>[0]));
   const cleanup: Array<() => Promise<unknown>> = [() => server.stop()];
@@ -110,7 +124,7 @@ async function runLeg(leg: Leg): Promise<number> {
     cleanup.unshift(() => workers.current.mf.dispose());
     const control = await startControl(origin, workers, vars);
     cleanup.unshift(() => new Promise((resolve) => { control.server.closeAllConnections(); control.server.close(resolve); }));
-    console.log(`interop: ${leg.name}: server ${server.url}, bridge ${bridge.url}, workers ${workers.current.urls.join(' ')}`);
+    console.log(`interop: ${leg.name}: ${await serverVersion(server.url)} at ${server.url}, bridge ${bridge.url}, workers ${workers.current.urls.join(' ')}`);
     return await runGoTest({
       INTEROP_VALKEY_ADDR: `${server.host}:${server.port}`,
       INTEROP_CONTROL_URL: control.url,
