@@ -109,7 +109,11 @@ async function serverVersion(url: string): Promise<string> {
 }
 
 async function runLeg(leg: Leg): Promise<number> {
-  const server = await startValkeyServer(leg.server === undefined ? {} : ({ server: leg.server } as Parameters<typeof startValkeyServer>[0]));
+  // INTEROP_VALKEY_URL: a server already running (e.g. one you want checked), used as is and left running.
+  const given = process.env.INTEROP_VALKEY_URL;
+  const server = given !== undefined
+    ? { url: given, host: new URL(given).hostname, port: Number(new URL(given).port || 6379), stop: async () => {} }
+    : await startValkeyServer(leg.server === undefined ? {} : ({ server: leg.server } as Parameters<typeof startValkeyServer>[0]));
   const cleanup: Array<() => Promise<unknown>> = [() => server.stop()];
   try {
     const bridge = await startReadyBridge(server.url);
