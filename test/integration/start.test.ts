@@ -1,7 +1,9 @@
 // `npm start` as a user runs it: the whole stack comes up, the three printed curl lines work (miss, hit, delete),
-// and Ctrl-C (SIGINT) stops everything it started — no process of its tree survives.
+// and closing the terminal (SIGHUP to its process group) stops everything it started — no process of its tree
+// survives; a port in use is one line naming the variable to set, and exit code 1.
 import { spawn } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { describe, expect, it } from 'vitest';
 import { ROOT } from '../support/bridge.ts';
 import { freePort } from '../support/free-port.ts';
@@ -36,7 +38,7 @@ function alive(pid: number): boolean {
 }
 
 describe('npm start', () => {
-  it('serves the printed curl lines and leaves no process behind after SIGINT', async () => {
+  it('serves the printed curl lines and leaves no process behind when the terminal closes (SIGHUP)', async () => {
     const [appPort, bridgePort, originPort] = [await freePort(), await freePort(), await freePort()];
     const child = spawn('npm', ['start'], {
       cwd: ROOT,
@@ -72,15 +74,36 @@ describe('npm start', () => {
       expect(await run(curls[2]!)).toEqual({ status: 204, xCache: 'del' });
 
       const tree = descendants(child.pid!);
-      expect(tree.length).toBeGreaterThanOrEqual(4); // npm → tsx → node, valkey, bridge, wrangler, workerd
-      // Ctrl-C: the terminal sends SIGINT to the whole foreground process group.
-      process.kill(-child.pid!, 'SIGINT');
-      await Promise.race([exited, new Promise((_, reject) => setTimeout(() => reject(new Error('npm start did not exit within 30 s of SIGINT')), 30_000))]);
-      const survivors = tree.filter(alive);
-      expect(survivors).toEqual([]);
+      expect(tree.length).toBeGreaterThanOrEqual(4); // npm → sh → node, valkey, bridge, wrangler, workerd
+      // Closing the terminal sends SIGHUP to the whole foreground process group (Ctrl-C is SIGINT, the same path).
+      process.kill(-child.pid!, 'SIGHUP');
+      // npm itself dies of SIGHUP at once; the stack's own process then stops the rest. Wait (bounded) for all.
+      const deadline = Date.now() + 30_000;
+      let survivors = tree.filter(alive);
+      while (survivors.length > 0 && Date.now() < deadline) {
+        await new Promise((r) => setTimeout(r, 100));
+        survivors = tree.filter(alive);
+      }
+      expect(survivors.map((pid) => `${pid} ${readFileSync(`/proc/${pid}/cmdline`, 'utf8').replaceAll('\0', ' ')}`)).toEqual([]);
     } finally {
       for (const pid of descendants(child.pid ?? 0)) process.kill(pid, 'SIGKILL');
       if (child.exitCode === null) child.kill('SIGKILL');
     }
   }, 180_000);
+
+  it('says in one line which port is in use and which variable to set, and exits 1', async () => {
+    const busy = createServer();
+    await new Promise<void>((resolve) => busy.listen(0, '127.0.0.1', resolve));
+    const port = (busy.address() as { port: number }).port;
+    try {
+      const child = spawn('npm', ['start'], { cwd: ROOT, env: { ...process.env, PORT: String(port) }, stdio: ['ignore', 'pipe', 'pipe'] });
+      let stderr = '';
+      child.stderr!.on('data', (chunk: Buffer) => { stderr += chunk.toString(); });
+      const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
+      expect(code).toBe(1);
+      expect(stderr.trim().split('\n')).toEqual([`npm start: port ${port} on 127.0.0.1 is in use (another npm start?): stop what uses it, or set PORT=<another port>`]);
+    } finally {
+      busy.close();
+    }
+  }, 30_000);
 });

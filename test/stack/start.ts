@@ -1,6 +1,7 @@
 // `npm start`: the whole local stack on loopback — a Valkey server (unless VALKEY_URL is set), the bridge with a
 // fresh token, the demo origin, and `wrangler dev` running the example app — then the curl lines to try it.
-// Ctrl-C stops everything it started.
+// SIGINT (Ctrl-C), SIGTERM and SIGHUP (the terminal closed) stop everything it started. Every variable it reads is
+// in the README ("npm start" variables); a bad one or a port in use is one line on stderr and exit code 1.
 import { randomBytes } from 'node:crypto';
 import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
@@ -12,30 +13,35 @@ import { startProcess, waitForHttp, type ManagedProcess } from './processes.ts';
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const HOST = '127.0.0.1';
 
+/** A setting the user has to change (the message says which). */
+class StartError extends Error {
+  override name = 'StartError';
+}
+
 function portFromEnv(name: string, fallback: number): number {
   const raw = process.env[name];
   if (raw === undefined || raw === '') return fallback;
   const port = Number(raw);
-  if (!Number.isInteger(port) || port < 1 || port > 65535) throw new Error(`${name}=${raw} is not a TCP port (1-65535)`);
+  if (!/^\d+$/.test(raw) || port < 1 || port > 65535) throw new StartError(`${name}=${raw} is not a TCP port (1-65535)`);
   return port;
 }
 
 function assertPortFree(port: number, name: string): Promise<void> {
   return new Promise((resolve, reject) => {
     const probe = createServer();
-    probe.once('error', () => reject(new Error(`port ${port} on ${HOST} is in use: stop what uses it, or set ${name}=<another port>`)));
+    probe.once('error', () => reject(new StartError(`port ${port} on ${HOST} is in use (another npm start?): stop what uses it, or set ${name}=<another port>`)));
     probe.listen(port, HOST, () => probe.close(() => resolve()));
   });
 }
 
-async function main(): Promise<void> {
-  const appPort = portFromEnv('PORT', 8787);
-  const bridgePort = portFromEnv('BRIDGE_PORT', 7379);
-  const originPort = portFromEnv('ORIGIN_PORT', 8788);
-  await assertPortFree(appPort, 'PORT');
-  await assertPortFree(bridgePort, 'BRIDGE_PORT');
-  await assertPortFree(originPort, 'ORIGIN_PORT');
+/** Writes to a closed terminal fail with EIO/EPIPE after SIGHUP; that must not crash the clean-up. */
+function ignoreClosedTerminal(): void {
+  process.stdout.on('error', () => {});
+  process.stderr.on('error', () => {});
+}
 
+async function main(): Promise<void> {
+  ignoreClosedTerminal();
   const cleanups: Array<() => Promise<void>> = [];
   let stopping = false;
   const stopAll = async (code: number) => {
@@ -44,10 +50,16 @@ async function main(): Promise<void> {
     for (const cleanup of cleanups.reverse()) await cleanup().catch(() => {});
     process.exit(code);
   };
-  process.on('SIGINT', () => void stopAll(0));
-  process.on('SIGTERM', () => void stopAll(0));
+  for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(signal, () => void stopAll(0));
 
   try {
+    const appPort = portFromEnv('PORT', 8787);
+    const bridgePort = portFromEnv('BRIDGE_PORT', 7379);
+    const originPort = portFromEnv('ORIGIN_PORT', 8788);
+    await assertPortFree(appPort, 'PORT');
+    await assertPortFree(bridgePort, 'BRIDGE_PORT');
+    await assertPortFree(originPort, 'ORIGIN_PORT');
+
     let valkeyUrl = process.env.VALKEY_URL;
     if (!valkeyUrl) {
       findValkeyServer({ install: true });
@@ -57,7 +69,8 @@ async function main(): Promise<void> {
     }
 
     const token = randomBytes(24).toString('base64url');
-    const bridge: ManagedProcess = startProcess('bridge', process.execPath, ['bridge/bin.mjs'], {
+    // From source (like wrangler dev runs the app's source), so npm start needs no build.
+    const bridge: ManagedProcess = startProcess('bridge', process.execPath, ['--import', 'tsx', 'bridge/main.ts'], {
       cwd: ROOT,
       env: { ...process.env, VALKEY_URL: valkeyUrl, BRIDGE_HOST: HOST, BRIDGE_PORT: String(bridgePort), BRIDGE_TOKEN: token },
     });
@@ -67,7 +80,7 @@ async function main(): Promise<void> {
     const origin: DemoOrigin = await startDemoOrigin(originPort, HOST, (line) => console.log(line));
     cleanups.push(() => origin.close());
 
-    const wrangler: ManagedProcess = startProcess(process.execPath, process.execPath, [
+    const wrangler: ManagedProcess = startProcess('wrangler', process.execPath, [
       'node_modules/wrangler/bin/wrangler.js', 'dev', '--ip', HOST, '--port', String(appPort),
       '--inspector-port', '0', '--show-interactive-dev-session=false', '--log-level', 'warn',
       '--persist-to', '.wrangler/state',
@@ -88,14 +101,15 @@ valkeyaside-edge is running:
   valkey              ${valkeyUrl}
   demo origin         ${origin.url}   (loads per key: ${origin.url}/__loads)
 
-Try it (watch the x-cache header: miss, then hit, then the delete):
-  curl -i ${app}/v/hello
-  curl -i ${app}/v/hello
-  curl -i -X DELETE ${app}/v/hello
+Try it (watch the x-cache header):
+  curl -i ${app}/v/hello             # x-cache: loaded   (the origin logs load #1)
+  curl -i ${app}/v/hello             # x-cache: hit      (the coordinator's local copy)
+  curl -i -X DELETE ${app}/v/hello   # 204, x-cache: del (every coordinator drops its copy)
 
 Press Ctrl-C to stop everything.`);
   } catch (err) {
-    console.error(`npm start failed: ${err instanceof Error ? err.message : String(err)}`);
+    const message = err instanceof Error ? err.message : String(err);
+    console.error(`npm start: ${message}`);
     await stopAll(1);
   }
 }
