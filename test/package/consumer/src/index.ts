@@ -3,11 +3,11 @@
 // runs one; /readme/<n> runs the README's Worker examples. Adding an API is one line in CHECKS (and in COVERED).
 import * as api from 'valkeyaside-edge/worker';
 import {
-  CACHE_ASIDE_DEFAULTS, COORDINATOR_DEFAULTS, CacheAside, ConnectionError, PLACEHOLDER_PREFIX, ProtocolError, ReplyError,
+  BytesCacheAside, CACHE_ASIDE_DEFAULTS, COORDINATOR_DEFAULTS, CacheAside, ConnectionError, PLACEHOLDER_PREFIX, ProtocolError, ReplyError,
   SerializationError, TimeoutError, TypedCacheAside, ValkeyasideError, jsonCodec,
 } from 'valkeyaside-edge/worker';
 import type {
-  CacheAsideOptions, Codec, CoordinatorEnv, CoordinatorStats, DelOptions, FromEnvOptions, GetOptions, GetOutcome,
+  BytesKey, CacheAsideOptions, Codec, CoordinatorEnv, CoordinatorStats, DelOptions, FromEnvOptions, GetOptions, GetOutcome,
   GetResult, Loader, LoaderContext, Placement,
 } from 'valkeyaside-edge/worker';
 import { README_HANDLERS } from './readme-handlers';
@@ -72,6 +72,20 @@ const CHECKS: Record<string, Check> = {
     await rejects(c.typed<object>().get(k('raw'), 60_000), (e) => e instanceof SerializationError && e.code === 'ERR_DESERIALIZE', 'SerializationError');
   },
   'ping': async (c) => c.ping(),
+  'bytes': async (c, k) => {
+    const bytes: BytesCacheAside = c.bytes();
+    const key: BytesKey = new TextEncoder().encode(k('b'));
+    const loaded = await bytes.getWithOutcome(key, 60_000, () => new Uint8Array([0, 255]));
+    expect(loaded.outcome === 'loaded' && (await bytes.get(k('b'), 60_000))?.join() === '0,255', 'bytes: a Uint8Array key and its string form are one key');
+    await bytes.del(key);
+    expect((await bytes.get(key, 60_000)) === null && bytes.coordinatorFor(key) === c.coordinatorFor(k('b')), 'bytes del');
+  },
+  'on-unavailable': async (_c, k, env) => {
+    const options: CacheAsideOptions = { onUnavailable: 'load', maxBypassLoads: 2 };
+    const result = await CacheAside.fromEnv(env, options).getWithOutcome(k('ou'), 60_000, upper);
+    const outcome: GetOutcome = result.outcome;
+    expect(outcome === 'loaded' || outcome === 'bypass', `onUnavailable: 'load' while available (${outcome})`);
+  },
   'from-env-options': async (_c, k, env) => {
     const placement: Placement = (key) => `custom-${key.length % 2}`;
     const options: FromEnvOptions & CacheAsideOptions = { binding: 'CACHE_ASIDE', placement, namePrefix: 'other', timeoutMs: 5_000, delTimeoutMs: 5_000 };
@@ -92,7 +106,7 @@ const CHECKS: Record<string, Check> = {
 
 /** Every runtime export, and the check that covers it: a new export fails the new user's type check until listed. */
 const COVERED = {
-  CacheAside: 'get', CacheAsideCoordinator: 'wrangler.toml binding', TypedCacheAside: 'typed', jsonCodec: 'codec',
+  CacheAside: 'get', BytesCacheAside: 'bytes', CacheAsideCoordinator: 'wrangler.toml binding', TypedCacheAside: 'typed', jsonCodec: 'codec',
   CACHE_ASIDE_DEFAULTS: 'constants', COORDINATOR_DEFAULTS: 'constants', PLACEHOLDER_PREFIX: 'constants',
   SerializationError: 'serialization', ConnectionError: 'errors', ProtocolError: 'errors', ReplyError: 'errors',
   TimeoutError: 'timeout', ValkeyasideError: 'errors',
