@@ -71,9 +71,10 @@ describe('bridge: the command-line service', () => {
   it('closes sessions with 1001 and exits 0 on SIGTERM', async () => {
     const child = await startBridgeProcess({ VALKEY_URL: server.url, BRIDGE_TOKEN: TEST_TOKEN });
     try {
+      // "listening" comes before tracking is up, and until then the bridge answers TRYAGAIN: wait for it first.
+      await waitFor(() => child.stderr.some((l) => l.includes('"tracking established"')), 'the child to establish tracking');
       const client = await RespWsClient.connect(child.url, { token: TEST_TOKEN });
       expect(await client.call('PING')).toEqual(new RespSimple('PONG'));
-      await waitFor(() => child.stderr.some((l) => l.includes('"tracking established"')), 'the child to establish tracking');
       const closed = client.waitClosed(15_000);
       expect(await child.stop('SIGTERM')).toEqual({ code: 0, signal: null });
       expect(await closed).toEqual({ code: 1001, reason: 'bridge shutting down' });
