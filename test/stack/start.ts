@@ -51,6 +51,9 @@ async function main(): Promise<void> {
     process.exit(code);
   };
   for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(signal, () => void stopAll(0));
+  // `npm start` killed on its own (SIGTERM or SIGKILL to npm, not its group) does not reach us: notice the orphaning.
+  const parent = process.ppid;
+  setInterval(() => { if (process.ppid !== parent) void stopAll(0); }, 500).unref();
 
   try {
     const appPort = portFromEnv('PORT', 8787);
