@@ -239,3 +239,21 @@ func ctxT(t testing.TB) context.Context {
 	t.Cleanup(cancel)
 	return ctx
 }
+
+// await waits (bounded) for ch to close, e.g. a loader signalling it holds the lock.
+func await(t testing.TB, ch <-chan struct{}, what string) {
+	t.Helper()
+	select {
+	case <-ch:
+	case <-time.After(30 * time.Second):
+		t.Fatalf("timed out after 30s waiting for %s", what)
+	}
+}
+
+// awaitLoader blocks a loader until the test releases it or the get's context (its ttl) ends.
+func awaitLoader(ctx context.Context, unblock <-chan struct{}) {
+	select {
+	case <-unblock:
+	case <-ctx.Done():
+	}
+}

@@ -42,12 +42,12 @@ func TestEdgeGetsWaitForAGoLockAndWakeWithGosValue(t *testing.T) {
 	goGet := async(t, func() error {
 		_, err := goc.Get(ctxT(t), ttl, key, func(ctx context.Context, key string) (string, error) {
 			close(locked)
-			<-unblock
+			awaitLoader(ctx, unblock)
 			return "from-go", nil
 		})
 		return err
 	})
-	<-locked
+	await(t, locked, "the Go loader to hold the lock")
 	gets := []func() edgeResult{
 		async(t, func() edgeResult { return edgeGet(t, 0, key, ttl, []byte("from-edge-a"), false) }),
 		async(t, func() edgeResult { return edgeGet(t, 1, key, ttl, []byte("from-edge-b"), false) }),
@@ -196,9 +196,9 @@ func TestAMixedStampedeRunsExactlyOneLoader(t *testing.T) {
 		c := clients[i%2]
 		results = append(results, async(t, func() string {
 			start.Wait()
-			v, err := c.Get(ctxT(t), ttl, key, func(context.Context, string) (string, error) {
+			v, err := c.Get(ctxT(t), ttl, key, func(ctx context.Context, _ string) (string, error) {
 				goLoads.Add(1)
-				<-unblock
+				awaitLoader(ctx, unblock)
 				return "go-value", nil
 			})
 			if err != nil {

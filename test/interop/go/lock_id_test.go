@@ -15,28 +15,28 @@ func TestGoStoresALoadComputedBeforeADelWhenTheSameClientRelocks(t *testing.T) {
 	key := randomKey("lock-id")
 	startedA, unblockA := make(chan struct{}), make(chan struct{})
 	a := async(t, func() string {
-		v, _ := goc.Get(ctxT(t), ttl, key, func(context.Context, string) (string, error) {
+		v, _ := goc.Get(ctxT(t), ttl, key, func(ctx context.Context, _ string) (string, error) {
 			close(startedA)
-			<-unblockA
+			awaitLoader(ctx, unblockA)
 			return "computed-before-del", nil
 		})
 		return v
 	})
-	<-startedA
+	await(t, startedA, "the first load to start")
 	lockA, _ := raw.Do(ctxT(t), raw.B().Get().Key(key).Build()).ToString()
 	if err := goc.Del(ctxT(t), key); err != nil {
 		t.Fatal(err)
 	}
 	startedB, unblockB := make(chan struct{}), make(chan struct{})
 	b := async(t, func() string {
-		v, _ := goc.Get(ctxT(t), ttl, key, func(context.Context, string) (string, error) {
+		v, _ := goc.Get(ctxT(t), ttl, key, func(ctx context.Context, _ string) (string, error) {
 			close(startedB)
-			<-unblockB
+			awaitLoader(ctx, unblockB)
 			return "computed-after-del", nil
 		})
 		return v
 	})
-	<-startedB
+	await(t, startedB, "the second get to lock and load")
 	lockB, _ := raw.Do(ctxT(t), raw.B().Get().Key(key).Build()).ToString()
 	if lockA != lockB {
 		t.Fatalf("the two locks differ (%q, %q): Go no longer reuses its id", lockA, lockB)
