@@ -149,7 +149,7 @@ function buildGo(): Promise<boolean> {
     child.once('exit', (code) => {
       if (code !== 0) {
         console.error('interop: test/interop/go does not build: it needs Go >= 1.25 and the modules in its go.mod ' +
-          '(github.com/valkey-io/valkey-go/valkeyaside v1.0.76) from the Go module proxy (GOPROXY)');
+          '(github.com/valkey-io/valkey-go v1.0.55, whose valkeyaside package is the one tested) from the Go module proxy (GOPROXY)');
       }
       resolve(code === 0);
     });
