@@ -10,7 +10,7 @@ import { Log, LogLevel, Miniflare } from 'miniflare';
 import { ROOT, TEST_TOKEN, startReadyBridge } from '../support/bridge.ts';
 import { bundleWorker } from '../support/miniflare.ts';
 import { startOrigin, type Origin } from '../support/origin.ts';
-import { startValkeyServer } from '../support/valkey-server.ts';
+import { startValkeyServer, type ServerPackageName } from '../support/valkey-server.ts';
 
 const GO_DIR = fileURLToPath(new URL('./go/', import.meta.url));
 const ENTRY = fileURLToPath(new URL('./interop-worker.mts', import.meta.url));
@@ -22,8 +22,8 @@ const GO_TEST_TIMEOUT_MS = 300_000;
 interface Leg {
   readonly name: string;
   readonly useLuaLock: boolean;
-  /** A server name for startValkeyServer's `server` option once test/support has it; else the default binary. */
-  readonly server?: string;
+  /** A pinned server package to run the leg on; else the default binary. */
+  readonly server?: ServerPackageName;
 }
 
 const LEGS: readonly Leg[] = [
@@ -113,7 +113,7 @@ async function runLeg(leg: Leg): Promise<number> {
   const given = process.env.INTEROP_VALKEY_URL;
   const server = given !== undefined
     ? { url: given, host: new URL(given).hostname, port: Number(new URL(given).port || 6379), stop: async () => {} }
-    : await startValkeyServer(leg.server === undefined ? {} : ({ server: leg.server } as Parameters<typeof startValkeyServer>[0]));
+    : await startValkeyServer({ server: leg.server });
   const cleanup: Array<() => Promise<unknown>> = [() => server.stop()];
   try {
     const bridge = await startReadyBridge(server.url);
