@@ -52,7 +52,7 @@ export interface Bridge {
   close(): Promise<void>;
 }
 
-const STATUS_TEXT: Record<number, string> = { 401: 'Unauthorized', 404: 'Not Found', 503: 'Service Unavailable' };
+const STATUS_TEXT: Record<number, string> = { 400: 'Bad Request', 401: 'Unauthorized', 404: 'Not Found', 503: 'Service Unavailable' };
 
 function rejectUpgrade(socket: Socket, status: number, error: string, extraHeaders = ''): void {
   const body = JSON.stringify({ error });
@@ -117,7 +117,7 @@ export async function createBridge(options: BridgeOptions): Promise<Bridge> {
       },
     },
   });
-  const allowlist = new Allowlist(opts.extraCommands);
+  const allowlist = new Allowlist(opts.extraCommands, opts);
   const health = (): BridgeHealth => {
     const t = tracker.health();
     return {
@@ -147,6 +147,8 @@ export async function createBridge(options: BridgeOptions): Promise<Bridge> {
   const wss = new WebSocketServer({
     noServer: true,
     maxPayload: opts.maxFrameBytes,
+    // ws's default (16384) lets one message stay open as thousands of one-byte fragments, ~1.8 MiB per session.
+    maxFragments: opts.maxFragmentsPerMessage,
     perMessageDeflate: false,
     clientTracking: false,
     handleProtocols: (offered: Set<string>) => (offered.has(RESP_SUBPROTOCOL) ? RESP_SUBPROTOCOL : false),
@@ -161,12 +163,18 @@ export async function createBridge(options: BridgeOptions): Promise<Bridge> {
     return found;
   };
   let upgrading = 0;
+  const perToken = new Map<ResolvedToken, number>();
   server.on('upgrade', (req: IncomingMessage, socket: Socket, head: Buffer) => {
     socket.on('error', () => socket.destroy());
     try {
       const path = (req.url ?? '/').split('?')[0];
       if (path !== RESP_PATH) return rejectUpgrade(socket, 404, 'not found');
       if (shuttingDown) return rejectUpgrade(socket, 503, 'bridge is shutting down');
+      // Node keeps the first of repeated Authorization headers; an ambiguous request is refused instead.
+      if ((req.headersDistinct.authorization?.length ?? 0) > 1) {
+        metrics.error('auth');
+        return rejectUpgrade(socket, 400, 'more than one Authorization header');
+      }
       const token = authenticate(req.headers.authorization);
       if (!token) {
         metrics.error('auth');
@@ -177,11 +185,28 @@ export async function createBridge(options: BridgeOptions): Promise<Bridge> {
         metrics.error('session_limit');
         return rejectUpgrade(socket, 503, 'bridge is at its session limit', 'Retry-After: 1\r\n');
       }
+      // Per token too: one tenant holding every session must not lock the others out.
+      const held = perToken.get(token) ?? 0;
+      if (held >= token.maxSessions) {
+        metrics.error('session_limit');
+        return rejectUpgrade(socket, 503, 'this token is at its session limit', 'Retry-After: 1\r\n');
+      }
+      perToken.set(token, held + 1);
+      let tokenHeld = true;
+      const releaseToken = () => {
+        if (!tokenHeld) return;
+        tokenHeld = false;
+        const n = (perToken.get(token) ?? 1) - 1;
+        if (n <= 0) perToken.delete(token);
+        else perToken.set(token, n);
+      };
       upgrading++;
       let counted = true;
       const release = () => {
         if (counted) { counted = false; upgrading--; }
       };
+      // Held until the session closes (or the upgrade fails): the TCP socket closes in both cases.
+      socket.once('close', releaseToken);
       socket.once('close', release);
       wss.handleUpgrade(req, socket, head, (ws: WebSocket) => {
         release();
