@@ -340,6 +340,9 @@ export class Session implements PushTarget {
   private closeWith(code: number, reason: string): void {
     if (this.closed) return;
     this.stopping ??= { code, reason };
+    // Nothing more runs: without a backlog, process() never pauses the socket again before the close completes.
+    this.backlog.clear();
+    this.inputs.length = 0;
     if (this.ws.readyState !== this.ws.OPEN) return;
     // Read again so that the peer's close frame is seen; input is ignored once stopping.
     this.paused = false;
