@@ -41,7 +41,7 @@ const boundMiB = (sessions: number) => (sessions * (2 * FRAME + OWED + BUFFERED)
 /** The bystander does `rounds` PING + TRACKED.GET round trips; every one must succeed. */
 async function bystanderRounds(rounds: number): Promise<void> {
   for (let i = 0; i < rounds; i++) {
-    expect(text(await bystander.call('PING', `b${i}`), `bystander PING ${i}`)).toBe(`b${i}`);
+    expect(text(await bystander.call("PING", `b${i}`)), `bystander PING ${i}`).toBe(`b${i}`);
     const reply = await bystander.call('TRACKED.GET', 'fair:bystander', '10000');
     expect(reply instanceof RespErrorReply ? errorText(reply) : Array.isArray(reply), `bystander TRACKED.GET ${i}`).toBe(true);
   }
