@@ -28,6 +28,8 @@ export type CommandPlan =
       script?: ScriptName;
       statusReply: boolean;
       changed: (reply: RespValue) => boolean;
+      /** An operator extension: sent raw, replies passed through. */
+      extension?: true;
     };
 
 /** ARGV count each registered script expects (Go valkeyaside sends exactly these). */
@@ -154,7 +156,7 @@ export class Allowlist {
         }
         if (n < 2) return arity();
         return keyCheck([args[1]!], false) ?? {
-          kind: 'write', command, args, keys: [args[1]!], statusReply: false, changed: () => true,
+          kind: 'write', command, args, keys: [args[1]!], statusReply: false, changed: () => true, extension: true,
         };
     }
   }

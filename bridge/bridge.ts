@@ -9,6 +9,7 @@ import { TimeoutError } from '../shared/errors.ts';
 import { RESP_PATH, RESP_SUBPROTOCOL } from '../shared/protocol.ts';
 import { Allowlist } from './allowlist.ts';
 import { createApp, type BridgeHealth } from './app.ts';
+import { checkExtensionSpecs } from './extension-specs.ts';
 import { createLogger } from './log.ts';
 import { BridgeMetrics } from './metrics.ts';
 import { resolveBridgeOptions, type BridgeOptions, type ResolvedToken } from './options.ts';
@@ -74,6 +75,7 @@ function rejectUpgrade(socket: Socket, status: number, error: string, extraHeade
 export async function createBridge(options: BridgeOptions): Promise<Bridge> {
   const opts = resolveBridgeOptions(options);
   const log = createLogger(opts.logLevel, opts.logSink);
+  await checkExtensionSpecs(opts.valkey, opts.extraCommands, opts.commandTimeoutMs);
   const sessions = new Set<Session>();
   const router = new KeyPushRouter<Session>(opts.maxTrackedKeys, () => sessions);
   let invalidationsReceived = 0;

@@ -1,6 +1,7 @@
 // The bridge process (`npm run bridge`, the `valkeyaside-bridge` bin): the only file that reads the environment,
 // handles signals and exits. Exit codes: 0 after a clean shutdown, 2 for invalid configuration, 1 otherwise.
 import { createBridge, type Bridge } from './bridge.ts';
+import { ExtensionSpecError } from './extension-specs.ts';
 import { ConfigError, readConfig, settingFor, usage } from './config.ts';
 import { createLogger, type Logger } from './log.ts';
 import { resolveBridgeOptions, type BridgeOptions, type OptionError } from './options.ts';
@@ -44,6 +45,7 @@ let bridge: Bridge;
 try {
   bridge = await createBridge(options);
 } catch (err) {
+  if (err instanceof ExtensionSpecError) invalidConfiguration(settingFor('extraCommands'), err.message);
   log.error('bridge failed to start', { error: err as Error });
   process.exit(1);
 }
