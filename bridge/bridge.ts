@@ -144,7 +144,31 @@ export async function createBridge(options: BridgeOptions): Promise<Bridge> {
     },
   };
 
-  const app = createApp({ health, metricsText: () => metrics.text(), metricsContentType: metrics.contentType });
+  const bearerDigest = (header: string | undefined): Buffer | null => {
+    const match = /^Bearer[ ]+([\x21-\x7e]{1,4096})[ ]*$/i.exec(header ?? '');
+    return match ? createHash('sha256').update(match[1]!).digest() : null;
+  };
+  const operator = (header: string | undefined): boolean => {
+    if (!opts.metricsDigest) return true;
+    const digest = bearerDigest(header);
+    return digest !== null && timingSafeEqual(digest, opts.metricsDigest);
+  };
+  // Failed upgrades: counted per reason, logged at most once a second with the number since (never the token).
+  let authLoggedAt = 0;
+  let authSuppressed = 0;
+  const authFailed = (reason: 'missing' | 'invalid' | 'duplicate', remote: string | undefined): void => {
+    metrics.error('auth');
+    metrics.authFailures.inc({ reason });
+    const now = Date.now();
+    if (now - authLoggedAt < 1000) {
+      authSuppressed++;
+      return;
+    }
+    log.warn('rejected an upgrade: authentication failed', { reason, remote, suppressedSinceLast: authSuppressed });
+    authLoggedAt = now;
+    authSuppressed = 0;
+  };
+  const app = createApp({ health, operator, metricsText: () => metrics.text(), metricsContentType: metrics.contentType });
   const server = createAdaptorServer({ fetch: app.fetch, hostname: opts.host }) as Server;
   const wss = new WebSocketServer({
     noServer: true,
@@ -156,10 +180,9 @@ export async function createBridge(options: BridgeOptions): Promise<Bridge> {
     handleProtocols: (offered: Set<string>) => (offered.has(RESP_SUBPROTOCOL) ? RESP_SUBPROTOCOL : false),
   });
   const authenticate = (header: string | undefined): ResolvedToken | null => {
-    const match = /^Bearer[ ]+([\x21-\x7e]{1,4096})[ ]*$/i.exec(header ?? '');
-    if (!match) return null;
     // Hashing both sides gives equal lengths for timingSafeEqual; every token is compared, no early exit.
-    const digest = createHash('sha256').update(match[1]!).digest();
+    const digest = bearerDigest(header);
+    if (!digest) return null;
     let found: ResolvedToken | null = null;
     for (const token of opts.tokens) if (timingSafeEqual(digest, token.digest) && found === null) found = token;
     return found;
@@ -174,13 +197,12 @@ export async function createBridge(options: BridgeOptions): Promise<Bridge> {
       if (shuttingDown) return rejectUpgrade(socket, 503, 'bridge is shutting down');
       // Node keeps the first of repeated Authorization headers; an ambiguous request is refused instead.
       if ((req.headersDistinct.authorization?.length ?? 0) > 1) {
-        metrics.error('auth');
+        authFailed('duplicate', socket.remoteAddress);
         return rejectUpgrade(socket, 400, 'more than one Authorization header');
       }
       const token = authenticate(req.headers.authorization);
       if (!token) {
-        metrics.error('auth');
-        log.debug('rejected an upgrade without a valid token', { remote: socket.remoteAddress });
+        authFailed(req.headers.authorization === undefined ? 'missing' : 'invalid', socket.remoteAddress);
         return rejectUpgrade(socket, 401, 'missing or invalid bearer token', 'WWW-Authenticate: Bearer\r\n');
       }
       if (sessions.size + upgrading >= opts.maxSessions) {

@@ -35,6 +35,7 @@ export const SETTINGS: readonly Setting[] = Object.freeze([
   { env: 'BRIDGE_COMMAND_TIMEOUT_MS', flag: '--command-timeout-ms', option: 'commandTimeoutMs', kind: 'int', help: 'Valkey command timeout [5000]' },
   { env: 'BRIDGE_HEARTBEAT_MS', flag: '--heartbeat-ms', option: 'heartbeatMs', kind: 'int', help: 'WebSocket ping interval [15000]' },
   { env: 'BRIDGE_SHUTDOWN_GRACE_MS', flag: '--shutdown-grace-ms', option: 'shutdownGraceMs', kind: 'int', help: 'time for in-flight commands on shutdown [5000]' },
+  { env: 'BRIDGE_METRICS_TOKEN', flag: '--metrics-token', option: 'metricsToken', kind: 'string', help: 'bearer token required by /metrics (and for /healthz details) [unset: open]' },
   { env: 'BRIDGE_LOG_LEVEL', flag: '--log-level', option: 'logLevel', kind: 'string', help: 'debug, info, warn, error or silent [info]' },
 ]);
 

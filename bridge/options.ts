@@ -61,6 +61,11 @@ export interface BridgeOptions {
   heartbeatMs?: number;
   /** On close, how long in-flight commands may finish before sessions are closed with 1001, in ms. Default 5000. */
   shutdownGraceMs?: number;
+  /**
+   * When set, GET /metrics requires `Authorization: Bearer <metricsToken>` and GET /healthz shows details only with
+   * it (otherwise just `{"ok"}`). Default: unset (both open, for a listener that only operators reach).
+   */
+  metricsToken?: string;
   /** Minimum level written. Default `info`. */
   logLevel?: LogLevel;
   /** Where log lines go. Default: process.stderr. */
@@ -138,6 +143,8 @@ export type ResolvedBridgeOptions = Readonly<{
   shutdownGraceMs: number;
   logLevel: LogLevel;
   logSink: LogSink | undefined;
+  /** SHA-256 of metricsToken, or null. */
+  metricsDigest: Buffer | null;
 }>;
 
 /** An option error carries the option's name so that the CLI can name the setting that set it. */
@@ -262,6 +269,14 @@ function startsWith(bytes: Uint8Array, prefix: Uint8Array): boolean {
   return true;
 }
 
+function resolveMetricsToken(value: unknown): Buffer | null {
+  if (value === undefined) return null;
+  if (typeof value !== 'string' || value.length < MIN_TOKEN_CHARS || value.length > MAX_TOKEN_CHARS || !/^[\x21-\x7e]+$/.test(value)) {
+    fail('range', 'metricsToken', `metricsToken must be ${MIN_TOKEN_CHARS} to ${MAX_TOKEN_CHARS} visible ASCII characters`);
+  }
+  return createHash('sha256').update(value).digest();
+}
+
 function resolveExtraCommands(value: unknown): readonly string[] {
   if (!Array.isArray(value)) fail('type', 'extraCommands', `extraCommands must be an array of command names, got ${describe(value)}`);
   const names = new Set<string>();
@@ -320,5 +335,6 @@ export function resolveBridgeOptions(options: BridgeOptions): ResolvedBridgeOpti
     shutdownGraceMs: int('shutdownGraceMs', options.shutdownGraceMs ?? d.shutdownGraceMs, 0, 600_000),
     logLevel,
     logSink: options.logSink,
+    metricsDigest: resolveMetricsToken(options.metricsToken),
   });
 }

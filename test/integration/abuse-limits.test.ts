@@ -86,3 +86,31 @@ describe('abuse: limits', () => {
       }));
   });
 });
+
+describe('abuse: operations surface', () => {
+  it('keeps /metrics behind the metrics token and /healthz to ok / not ok without it; counts failed upgrades by reason', async () => {
+    const metricsToken = 'metrics-token-0123456789';
+    const lines: string[] = [];
+    const guarded = await startReadyBridge(server.url, { metricsToken, logLevel: 'warn', logSink: (line) => lines.push(line) });
+    try {
+      const base = `http://${guarded.host}:${guarded.port}`;
+      const auth = { authorization: `Bearer ${metricsToken}` };
+      expect((await fetch(`${base}/metrics`)).status).toBe(401);
+      expect((await fetch(`${base}/metrics`, { headers: { authorization: 'Bearer wrong-token-0123456789' } })).status).toBe(401);
+      expect(await (await fetch(`${base}/healthz`)).json()).toEqual({ ok: true });
+      expect(await (await fetch(`${base}/healthz`, { headers: auth })).json()).toMatchObject({ ok: true, tracking: true });
+      for (let i = 0; i < 5; i++) expect((await RespWsClient.refusal(guarded.url, { token: 'not-a-valid-token-000000' })).status).toBe(401);
+      expect((await RespWsClient.refusal(guarded.url, { token: null })).status).toBe(401);
+      const text = await (await fetch(`${base}/metrics`, { headers: auth })).text();
+      expect(text).toMatch(/^bridge_auth_failures_total\{reason="invalid"\} 5$/m);
+      expect(text).toMatch(/^bridge_auth_failures_total\{reason="missing"\} 1$/m);
+      // Rate-limited: six failures within a second log once; the token never appears.
+      const logged = lines.filter((l) => l.includes('authentication failed'));
+      expect(logged.length).toBeGreaterThanOrEqual(1);
+      expect(logged.length).toBeLessThan(6);
+      expect(lines.join('')).not.toContain('not-a-valid-token');
+    } finally {
+      await guarded.close();
+    }
+  });
+});
