@@ -39,6 +39,15 @@ export const SETTINGS: readonly Setting[] = Object.freeze([
   { env: 'BRIDGE_LOG_LEVEL', flag: '--log-level', option: 'logLevel', kind: 'string', help: 'debug, info, warn, error or silent [info]' },
 ]);
 
+/** `<VAR>_FILE` → the setting its file's content stands for (VALKEY_PASSWORD: the password of VALKEY_URL). */
+const SECRET_FILES: ReadonlyArray<readonly [string, string]> = [
+  ['BRIDGE_TOKEN_FILE', 'BRIDGE_TOKEN'],
+  ['BRIDGE_TOKENS_FILE', 'BRIDGE_TOKENS'],
+  ['BRIDGE_METRICS_TOKEN_FILE', 'BRIDGE_METRICS_TOKEN'],
+  ['VALKEY_PASSWORD_FILE', 'VALKEY_PASSWORD'],
+];
+const SECRET_FLAGS = new Set(['--token', '--tokens', '--metrics-token', '--valkey-url']);
+
 /** A setting could not be parsed. `setting` names it as the operator wrote it (env var and flag). */
 export class ConfigError extends Error {
   override name = 'ConfigError';
@@ -63,8 +72,32 @@ export function usage(): string {
  * Reads settings from `env`, then `argv` (flags win).
  * @throws ConfigError naming the setting; token values never appear in messages.
  */
-export function readConfig(env: Readonly<Record<string, string | undefined>>, argv: readonly string[]): { options: BridgeOptions; help: boolean } {
+export function readConfig(
+  env: Readonly<Record<string, string | undefined>>,
+  argv: readonly string[],
+  readFile: (path: string) => string = () => {
+    throw new Error('reading files is not available here');
+  },
+): { options: BridgeOptions; help: boolean; warnings: string[] } {
   const raw = new Map<Setting, string>();
+  const warnings: string[] = [];
+  let secretPassword: string | undefined;
+  // Secrets from files (mounted secrets), so that they appear neither in `ps` nor in the environment of children.
+  for (const [fileVar, target] of SECRET_FILES) {
+    const path = env[fileVar];
+    if (path === undefined || path === '') continue;
+    let content: string;
+    try {
+      content = readFile(path).replace(/\r?\n$/, '');
+    } catch (err) {
+      throw new ConfigError(fileVar, `cannot read ${JSON.stringify(path)}: ${(err as Error).message}`);
+    }
+    if (target === 'VALKEY_PASSWORD') {
+      secretPassword = content;
+      continue;
+    }
+    raw.set(SETTINGS.find((s) => s.env === target)!, content);
+  }
   for (const setting of SETTINGS) {
     const value = env[setting.env];
     if (value !== undefined && value !== '') raw.set(setting, value);
@@ -82,6 +115,9 @@ export function readConfig(env: Readonly<Record<string, string | undefined>>, ar
     if (!setting) throw new ConfigError(flag.startsWith('-') ? flag : 'arguments', `unknown flag or argument ${JSON.stringify(flag.slice(0, 40))}; see --help`);
     let value: string | undefined = eq === -1 ? argv[++i] : arg.slice(eq + 1);
     if (value === undefined) throw new ConfigError(flag, 'needs a value');
+    if (SECRET_FLAGS.has(flag) && (flag !== '--valkey-url' || /\/\/[^/@]*:[^/@]*@/.test(value))) {
+      warnings.push(`${flag} puts a secret on the command line, where ps shows it; use ${setting.env}_FILE or the environment instead`);
+    }
     raw.set(setting, value);
   }
   const options: Record<string, unknown> = {};
@@ -111,7 +147,12 @@ export function readConfig(env: Readonly<Record<string, string | undefined>>, ar
     throw new ConfigError('BRIDGE_TOKEN (--token)', 'no token configured: set BRIDGE_TOKEN (at least 16 characters) or BRIDGE_TOKENS; the bridge refuses to run without one');
   }
   options.tokens = tokens;
-  return { options: options as unknown as BridgeOptions, help };
+  if (secretPassword !== undefined) {
+    const url = new URL(String(options.valkeyUrl ?? 'redis://127.0.0.1:6379'));
+    url.password = encodeURIComponent(secretPassword);
+    options.valkeyUrl = url.toString();
+  }
+  return { options: options as unknown as BridgeOptions, help, warnings };
 }
 
 function parseTokens(name: string, value: string): BridgeToken[] {

@@ -1,5 +1,6 @@
 // The bridge process (`npm run bridge`, the `valkeyaside-bridge` bin): the only file that reads the environment,
 // handles signals and exits. Exit codes: 0 after a clean shutdown, 2 for invalid configuration, 1 otherwise.
+import { readFileSync } from 'node:fs';
 import { createBridge, type Bridge } from './bridge.ts';
 import { ExtensionSpecError } from './extension-specs.ts';
 import { ConfigError, readConfig, settingFor, usage } from './config.ts';
@@ -14,7 +15,10 @@ function invalidConfiguration(setting: string, message: string): never {
 
 let options: BridgeOptions;
 try {
-  const config = readConfig(process.env, process.argv.slice(2));
+  const config = readConfig(process.env, process.argv.slice(2), (path) => readFileSync(path, 'utf8'));
+  for (const warning of config.warnings) {
+    process.stderr.write(JSON.stringify({ time: new Date().toISOString(), level: 'warn', msg: warning }) + '\n');
+  }
   if (config.help) {
     process.stdout.write(usage());
     process.exit(0);
