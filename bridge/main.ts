@@ -16,15 +16,16 @@ function invalidConfiguration(setting: string, message: string): never {
 let options: BridgeOptions;
 try {
   const config = readConfig(process.env, process.argv.slice(2), (path) => readFileSync(path, 'utf8'));
-  for (const warning of config.warnings) {
-    process.stderr.write(JSON.stringify({ time: new Date().toISOString(), level: 'warn', msg: warning }) + '\n');
-  }
   if (config.help) {
     process.stdout.write(usage());
     process.exit(0);
   }
   options = config.options;
   resolveBridgeOptions(options);
+  // Only for a valid configuration: an invalid one is reported as its single error line.
+  for (const warning of config.warnings) {
+    process.stderr.write(JSON.stringify({ time: new Date().toISOString(), level: 'warn', msg: warning }) + '\n');
+  }
 } catch (err) {
   if (err instanceof ConfigError) invalidConfiguration(err.setting, err.message);
   if (err instanceof TypeError || err instanceof RangeError) {
