@@ -2,6 +2,7 @@
 // app and the WebSocket upgrade (auth before upgrade, session limit), the heartbeat and an orderly close.
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, Server } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo, Socket } from 'node:net';
 import { createAdaptorServer } from '@hono/node-server';
 import { WebSocketServer, type WebSocket } from 'ws';
@@ -169,7 +170,9 @@ export async function createBridge(options: BridgeOptions): Promise<Bridge> {
     authSuppressed = 0;
   };
   const app = createApp({ health, operator, metricsText: () => metrics.text(), metricsContentType: metrics.contentType });
-  const server = createAdaptorServer({ fetch: app.fetch, hostname: opts.host }) as Server;
+  const server = (opts.tls
+    ? createAdaptorServer({ fetch: app.fetch, hostname: opts.host, createServer: createHttpsServer, serverOptions: { cert: opts.tls.cert, key: opts.tls.key } })
+    : createAdaptorServer({ fetch: app.fetch, hostname: opts.host })) as Server;
   const wss = new WebSocketServer({
     noServer: true,
     maxPayload: opts.maxFrameBytes,
@@ -264,7 +267,7 @@ export async function createBridge(options: BridgeOptions): Promise<Bridge> {
   server.on('error', (err) => log.error('http server error', { error: err }));
   const port = (server.address() as AddressInfo).port;
   const urlHost = opts.host.includes(':') ? `[${opts.host}]` : opts.host;
-  const url = `ws://${urlHost}:${port}${RESP_PATH}`;
+  const url = `${opts.tls ? 'wss' : 'ws'}://${urlHost}:${port}${RESP_PATH}`;
   tracker.start();
   const heartbeat = setInterval(() => {
     for (const session of sessions) session.heartbeat();

@@ -147,6 +147,19 @@ export function readConfig(
     throw new ConfigError('BRIDGE_TOKEN (--token)', 'no token configured: set BRIDGE_TOKEN (at least 16 characters) or BRIDGE_TOKENS; the bridge refuses to run without one');
   }
   options.tokens = tokens;
+  const certFile = env.BRIDGE_TLS_CERT_FILE;
+  const keyFile = env.BRIDGE_TLS_KEY_FILE;
+  if (certFile || keyFile) {
+    if (!certFile || !keyFile) throw new ConfigError('BRIDGE_TLS_CERT_FILE / BRIDGE_TLS_KEY_FILE', 'set both, or neither');
+    const read = (name: string, path: string) => {
+      try {
+        return readFile(path);
+      } catch (err) {
+        throw new ConfigError(name, `cannot read ${JSON.stringify(path)}: ${(err as Error).message}`);
+      }
+    };
+    options.tls = { cert: read('BRIDGE_TLS_CERT_FILE', certFile), key: read('BRIDGE_TLS_KEY_FILE', keyFile) };
+  }
   if (secretPassword !== undefined) {
     const url = new URL(String(options.valkeyUrl ?? 'redis://127.0.0.1:6379'));
     url.password = encodeURIComponent(secretPassword);

@@ -66,6 +66,8 @@ export interface BridgeOptions {
    * it (otherwise just `{"ok"}`). Default: unset (both open, for a listener that only operators reach).
    */
   metricsToken?: string;
+  /** PEM certificate chain and private key: the bridge then serves https:// and wss:// itself. Default: plain ws://. */
+  tls?: { readonly cert: string; readonly key: string };
   /** Minimum level written. Default `info`. */
   logLevel?: LogLevel;
   /** Where log lines go. Default: process.stderr. */
@@ -145,6 +147,7 @@ export type ResolvedBridgeOptions = Readonly<{
   logSink: LogSink | undefined;
   /** SHA-256 of metricsToken, or null. */
   metricsDigest: Buffer | null;
+  tls: { readonly cert: string; readonly key: string } | null;
 }>;
 
 /** An option error carries the option's name so that the CLI can name the setting that set it. */
@@ -269,6 +272,14 @@ function startsWith(bytes: Uint8Array, prefix: Uint8Array): boolean {
   return true;
 }
 
+function resolveTls(value: unknown): { cert: string; key: string } | null {
+  if (value === undefined) return null;
+  const { cert, key } = (value ?? {}) as { cert?: unknown; key?: unknown };
+  if (typeof cert !== 'string' || !cert.includes('-----BEGIN')) fail('type', 'tls', 'tls.cert must be a PEM certificate chain');
+  if (typeof key !== 'string' || !key.includes('-----BEGIN')) fail('type', 'tls', 'tls.key must be a PEM private key');
+  return Object.freeze({ cert, key });
+}
+
 function resolveMetricsToken(value: unknown): Buffer | null {
   if (value === undefined) return null;
   if (typeof value !== 'string' || value.length < MIN_TOKEN_CHARS || value.length > MAX_TOKEN_CHARS || !/^[\x21-\x7e]+$/.test(value)) {
@@ -336,5 +347,6 @@ export function resolveBridgeOptions(options: BridgeOptions): ResolvedBridgeOpti
     logLevel,
     logSink: options.logSink,
     metricsDigest: resolveMetricsToken(options.metricsToken),
+    tls: resolveTls(options.tls),
   });
 }
