@@ -160,6 +160,17 @@ export function readConfig(
     };
     options.tls = { cert: read('BRIDGE_TLS_CERT_FILE', certFile), key: read('BRIDGE_TLS_KEY_FILE', keyFile) };
   }
+  const valkeyTls: Record<string, string> = {};
+  for (const [name, field] of [['VALKEY_TLS_CA_FILE', 'ca'], ['VALKEY_TLS_CERT_FILE', 'cert'], ['VALKEY_TLS_KEY_FILE', 'key']] as const) {
+    const path = env[name];
+    if (!path) continue;
+    try {
+      valkeyTls[field] = readFile(path);
+    } catch (err) {
+      throw new ConfigError(name, `cannot read ${JSON.stringify(path)}: ${(err as Error).message}`);
+    }
+  }
+  if (Object.keys(valkeyTls).length > 0) options.valkeyTls = valkeyTls;
   if (secretPassword !== undefined) {
     const url = new URL(String(options.valkeyUrl ?? 'redis://127.0.0.1:6379'));
     url.password = encodeURIComponent(secretPassword);

@@ -1,6 +1,7 @@
 // Extension commands checked against the server's own key specs (COMMAND INFO) at start-up: each must name exactly
 // one key, its first argument, so that the prefix check on that argument is the whole check. A hand-kept list of
 // multi-key commands is outgrown by every Valkey release (LCS reached another tenant's value).
+import { isIP } from 'node:net';
 import { Redis } from 'iovalkey';
 import type { ValkeyEndpoint } from './options.ts';
 
@@ -31,7 +32,7 @@ export async function checkExtensionSpecs(endpoint: ValkeyEndpoint, commands: re
   if (commands.length === 0) return;
   const conn = new Redis({
     host: endpoint.host, port: endpoint.port, username: endpoint.username, password: endpoint.password, db: endpoint.db,
-    tls: endpoint.tls ? { servername: endpoint.host } : undefined, lazyConnect: true, maxRetriesPerRequest: 0,
+    tls: endpoint.tls ? { servername: isIP(endpoint.host) ? undefined : endpoint.host, ...endpoint.tlsOptions } : undefined, lazyConnect: true, maxRetriesPerRequest: 0,
     enableOfflineQueue: false, retryStrategy: () => null, commandTimeout: timeoutMs, connectTimeout: timeoutMs,
   });
   conn.on('error', () => undefined);

@@ -66,6 +66,8 @@ export interface BridgeOptions {
    * it (otherwise just `{"ok"}`). Default: unset (both open, for a listener that only operators reach).
    */
   metricsToken?: string;
+  /** For rediss://: PEM CA to trust (instead of the system's), and a client certificate + key. Default: system CAs, none. */
+  valkeyTls?: { readonly ca?: string; readonly cert?: string; readonly key?: string };
   /** PEM certificate chain and private key: the bridge then serves https:// and wss:// itself. Default: plain ws://. */
   tls?: { readonly cert: string; readonly key: string };
   /** Minimum level written. Default `info`. */
@@ -108,6 +110,8 @@ export interface ValkeyEndpoint {
   readonly db: number;
   readonly tls: boolean;
   readonly display: string;
+  /** Extra TLS settings for rediss:// (CA, client certificate). */
+  readonly tlsOptions?: { readonly ca?: string; readonly cert?: string; readonly key?: string };
 }
 
 /** A token ready for constant-time comparison: only its SHA-256 digest is kept. */
@@ -312,7 +316,8 @@ function resolveExtraCommands(value: unknown): readonly string[] {
 export function resolveBridgeOptions(options: BridgeOptions): ResolvedBridgeOptions {
   if (typeof options !== 'object' || options === null) fail('type', 'options', `options must be an object, got ${describe(options)}`);
   const d = BRIDGE_DEFAULTS;
-  const valkey = parseValkeyUrl('valkeyUrl', options.valkeyUrl ?? d.valkeyUrl);
+  const parsed = parseValkeyUrl('valkeyUrl', options.valkeyUrl ?? d.valkeyUrl);
+  const valkey: ValkeyEndpoint = options.valkeyTls ? Object.freeze({ ...parsed, tlsOptions: options.valkeyTls }) : parsed;
   const host = options.host ?? d.host;
   if (typeof host !== 'string' || host.length === 0) fail('type', 'host', `host must be a non-empty string, got ${describe(host)}`);
   const maxFrameBytes = int('maxFrameBytes', options.maxFrameBytes ?? d.maxFrameBytes, 64, 512 * 1024 * 1024);

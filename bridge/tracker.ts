@@ -1,6 +1,7 @@
 // The tracked Valkey connection pair: `data` (default-mode CLIENT TRACKING, redirected; carries every session
 // command) and `sub` (subscribed to __redis__:invalidate). Owns epochs, pending-read tokens and the PING health
 // checks. Why each rule exists: docs/bridge.md, "Epochs" and "Race safety".
+import { isIP } from 'node:net';
 import { Redis, ReplyError, type RedisOptions } from 'iovalkey';
 import { SCRIPTS, SCRIPT_SHA } from '../shared/valkeyaside.ts';
 import type { ScriptName } from './allowlist.ts';
@@ -58,7 +59,7 @@ function connectionOptions(endpoint: ValkeyEndpoint, name: string, extra: RedisO
     username: endpoint.username,
     password: endpoint.password,
     db: endpoint.db,
-    tls: endpoint.tls ? { servername: endpoint.host } : undefined,
+    tls: endpoint.tls ? { servername: isIP(endpoint.host) ? undefined : endpoint.host, ...endpoint.tlsOptions } : undefined,
     connectionName: name,
     lazyConnect: true,
     // Fail in-flight commands on a disconnect instead of resending them, untracked, on the next connection.
