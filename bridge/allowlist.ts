@@ -28,6 +28,8 @@ export type CommandPlan =
       script?: ScriptName;
       statusReply: boolean;
       changed: (reply: RespValue) => boolean;
+      /** An operator extension: sent raw, replies passed through. */
+      extension?: true;
     };
 
 /** ARGV count each registered script expects (Go valkeyaside sends exactly these). */
@@ -79,8 +81,14 @@ const equalsAscii = (bytes: Uint8Array, text: string): boolean =>
 export class Allowlist {
   private readonly extensions: ReadonlySet<string>;
 
-  /** @param extraCommands upper-case extension names, already validated by resolveBridgeOptions. */
-  constructor(extraCommands: readonly string[] = []) {
+  /**
+   * @param extraCommands upper-case extension names, already validated by resolveBridgeOptions.
+   * @param limits longest key in bytes; largest PX of a `valkeyid:` marker SET, in ms.
+   */
+  constructor(
+    extraCommands: readonly string[] = [],
+    private readonly limits: { maxKeyBytes: number; maxMarkerTtlMs: number } = { maxKeyBytes: 16 * 1024, maxMarkerTtlMs: 600_000 },
+  ) {
     this.extensions = new Set(extraCommands);
   }
 
@@ -98,6 +106,12 @@ export class Allowlist {
     const shown = printable(args[0]!);
     const arity = () => err(`ERR wrong number of arguments for '${shown}'`, 'arity', command);
     const keyCheck = (keys: Uint8Array[], markerOk: boolean): CommandPlan | null => {
+      // Long keys cost the bridge (key index) and Valkey (its tracking table keeps them after the session is gone).
+      for (const key of keys) {
+        if (key.length > this.limits.maxKeyBytes) {
+          return err(`ERR key longer than this bridge's limit of ${this.limits.maxKeyBytes} bytes`, 'syntax', command);
+        }
+      }
       if (prefix === null) return null;
       for (const key of keys) {
         if (startsWith(key, prefix)) continue;
@@ -142,7 +156,7 @@ export class Allowlist {
         }
         if (n < 2) return arity();
         return keyCheck([args[1]!], false) ?? {
-          kind: 'write', command, args, keys: [args[1]!], statusReply: false, changed: () => true,
+          kind: 'write', command, args, keys: [args[1]!], statusReply: false, changed: () => true, extension: true,
         };
     }
   }
@@ -157,6 +171,7 @@ export class Allowlist {
     let nx = false;
     let get = false;
     let px = false;
+    let pxMs = 0;
     for (let i = 3; i < args.length; i++) {
       const option = asciiUpper(args[i]!);
       const shown = printable(args[i]!);
@@ -172,7 +187,8 @@ export class Allowlist {
         px = true;
         i++;
         if (i >= args.length) return err('ERR syntax error: SET PX needs a value in ms', 'syntax', command);
-        if (positiveInt(args[i]!) === null) return err('ERR syntax error: SET PX must be a positive integer', 'syntax', command);
+        pxMs = positiveInt(args[i]!) ?? 0;
+        if (pxMs === 0) return err('ERR syntax error: SET PX must be a positive integer', 'syntax', command);
       } else {
         return err(`ERR syntax error: SET option '${shown}' is not allowed by this bridge (only NX, GET, PX)`, 'syntax', command);
       }
@@ -180,6 +196,10 @@ export class Allowlist {
     // Markers (`valkeyid:...`) may only be set to the empty value.
     const refused = keyCheck([args[1]!], args[2]!.length === 0);
     if (refused) return refused;
+    // A marker says its holder is alive: without a bounded PX, a dead holder could be kept looking alive forever.
+    if (startsWith(args[1]!, MARKER) && (!px || pxMs > this.limits.maxMarkerTtlMs)) {
+      return err(`ERR syntax error: a marker SET needs PX of at most ${this.limits.maxMarkerTtlMs} ms`, 'syntax', command);
+    }
     // NX without GET: nil means "not set". NX with GET: a value means "key existed, not set".
     const changed = nx ? (get ? (r: RespValue) => r === null || r instanceof RespErrorReply : (r: RespValue) => r !== null) : () => true;
     return { kind: 'write', command, args, keys: [args[1]!], statusReply: !get, changed };

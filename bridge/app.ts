@@ -16,6 +16,8 @@ export interface BridgeHealth {
 
 export interface AppDeps {
   health(): BridgeHealth;
+  /** True when the request may see /metrics and /healthz details (the metrics token, or none configured). */
+  operator(authorization: string | undefined): boolean;
   metricsText(): Promise<string>;
   metricsContentType: string;
 }
@@ -25,9 +27,14 @@ export function createApp(deps: AppDeps): Hono {
   app.get('/healthz', (c) => {
     const health = deps.health();
     c.header('Cache-Control', 'no-store');
-    return c.json(health, health.ok ? 200 : 503);
+    // The public listener says only ok / not ok; details (sessions, epoch) are for operators.
+    const body = deps.operator(c.req.header('authorization')) ? health : { ok: health.ok };
+    return c.json(body, health.ok ? 200 : 503);
   });
   app.get('/metrics', async (c) => {
+    if (!deps.operator(c.req.header('authorization'))) {
+      return c.json({ error: 'missing or invalid metrics token' }, 401, { 'WWW-Authenticate': 'Bearer' });
+    }
     const text = await deps.metricsText();
     return c.body(text, 200, { 'Content-Type': deps.metricsContentType, 'Cache-Control': 'no-store' });
   });

@@ -75,7 +75,11 @@ export class CommandRunner {
         return this.run(() => tracker.call(plan.command.toLowerCase(), plan.args.slice(1)), false, null);
       case 'write':
         return this.run(
-          () => (plan.script ? tracker.evalScript(plan.script, plan.args) : tracker.call(plan.command.toLowerCase(), plan.args.slice(1))),
+          // iovalkey's argument and reply transformers are keyed by lower-case name (HSET key ab became HSET key 0 97
+          // 1 98, HGETALL an object): an extension goes out under its upper-case name, untouched.
+          () => (plan.script
+            ? tracker.evalScript(plan.script, plan.args)
+            : tracker.call(plan.extension ? plan.command : plan.command.toLowerCase(), plan.args.slice(1))),
           plan.statusReply,
           plan,
         );

@@ -21,17 +21,32 @@ export const SETTINGS: readonly Setting[] = Object.freeze([
   { env: 'BRIDGE_TOKENS', flag: '--tokens', option: 'tokens', kind: 'tokens', help: 'JSON array of {"token": "...", "prefix": "tenant-a:"}' },
   { env: 'BRIDGE_EXTRA_COMMANDS', flag: '--extra-commands', option: 'extraCommands', kind: 'list', help: 'comma-separated extension commands (first argument is the key)' },
   { env: 'BRIDGE_MAX_SESSIONS', flag: '--max-sessions', option: 'maxSessions', kind: 'int', help: 'concurrent sessions [10000]' },
+  { env: 'BRIDGE_MAX_SESSIONS_PER_TOKEN', flag: '--max-sessions-per-token', option: 'maxSessionsPerToken', kind: 'int', help: 'concurrent sessions per token (a token\'s maxSessions overrides) [1000]' },
+  { env: 'BRIDGE_MAX_KEY_BYTES', flag: '--max-key-bytes', option: 'maxKeyBytes', kind: 'int', help: 'longest key in bytes; longer gets an error reply [16384]' },
+  { env: 'BRIDGE_MAX_MARKER_TTL_MS', flag: '--max-marker-ttl-ms', option: 'maxMarkerTtlMs', kind: 'int', help: 'largest PX of a valkeyid: marker SET [600000]' },
+  { env: 'BRIDGE_MAX_FRAGMENTS_PER_MESSAGE', flag: '--max-fragments-per-message', option: 'maxFragmentsPerMessage', kind: 'int', help: 'WebSocket fragments per message before close 1008 [64]' },
   { env: 'BRIDGE_MAX_FRAME_BYTES', flag: '--max-frame-bytes', option: 'maxFrameBytes', kind: 'int', help: 'largest client message [8388608]' },
   { env: 'BRIDGE_MAX_INFLIGHT', flag: '--max-inflight', option: 'maxInflight', kind: 'int', help: 'unanswered commands per session [256]' },
   { env: 'BRIDGE_MAX_COMMANDS_PER_FRAME', flag: '--max-commands-per-frame', option: 'maxCommandsPerFrame', kind: 'int', help: 'commands in one client message before close 1009 [65536]' },
+  { env: 'BRIDGE_MAX_OWED_BYTES', flag: '--max-owed-bytes', option: 'maxOwedBytes', kind: 'int', help: 'reply bytes owed to a session before its dispatch stops [4194304]' },
   { env: 'BRIDGE_MAX_BUFFERED_BYTES', flag: '--max-buffered-bytes', option: 'maxBufferedBytes', kind: 'int', help: 'unsent bytes per session before close 1008 [16777216]' },
   { env: 'BRIDGE_MAX_TRACKED_KEYS', flag: '--max-tracked-keys', option: 'maxTrackedKeys', kind: 'int', help: 'tracked keys per session [10000]' },
   { env: 'BRIDGE_VALKEY_PING_MS', flag: '--valkey-ping-ms', option: 'valkeyPingMs', kind: 'int', help: 'Valkey PING health-check interval [1000]' },
   { env: 'BRIDGE_COMMAND_TIMEOUT_MS', flag: '--command-timeout-ms', option: 'commandTimeoutMs', kind: 'int', help: 'Valkey command timeout [5000]' },
   { env: 'BRIDGE_HEARTBEAT_MS', flag: '--heartbeat-ms', option: 'heartbeatMs', kind: 'int', help: 'WebSocket ping interval [15000]' },
   { env: 'BRIDGE_SHUTDOWN_GRACE_MS', flag: '--shutdown-grace-ms', option: 'shutdownGraceMs', kind: 'int', help: 'time for in-flight commands on shutdown [5000]' },
+  { env: 'BRIDGE_METRICS_TOKEN', flag: '--metrics-token', option: 'metricsToken', kind: 'string', help: 'bearer token required by /metrics (and for /healthz details) [unset: open]' },
   { env: 'BRIDGE_LOG_LEVEL', flag: '--log-level', option: 'logLevel', kind: 'string', help: 'debug, info, warn, error or silent [info]' },
 ]);
+
+/** `<VAR>_FILE` → the setting its file's content stands for (VALKEY_PASSWORD: the password of VALKEY_URL). */
+const SECRET_FILES: ReadonlyArray<readonly [string, string]> = [
+  ['BRIDGE_TOKEN_FILE', 'BRIDGE_TOKEN'],
+  ['BRIDGE_TOKENS_FILE', 'BRIDGE_TOKENS'],
+  ['BRIDGE_METRICS_TOKEN_FILE', 'BRIDGE_METRICS_TOKEN'],
+  ['VALKEY_PASSWORD_FILE', 'VALKEY_PASSWORD'],
+];
+const SECRET_FLAGS = new Set(['--token', '--tokens', '--metrics-token', '--valkey-url']);
 
 /** A setting could not be parsed. `setting` names it as the operator wrote it (env var and flag). */
 export class ConfigError extends Error {
@@ -57,8 +72,32 @@ export function usage(): string {
  * Reads settings from `env`, then `argv` (flags win).
  * @throws ConfigError naming the setting; token values never appear in messages.
  */
-export function readConfig(env: Readonly<Record<string, string | undefined>>, argv: readonly string[]): { options: BridgeOptions; help: boolean } {
+export function readConfig(
+  env: Readonly<Record<string, string | undefined>>,
+  argv: readonly string[],
+  readFile: (path: string) => string = () => {
+    throw new Error('reading files is not available here');
+  },
+): { options: BridgeOptions; help: boolean; warnings: string[] } {
   const raw = new Map<Setting, string>();
+  const warnings: string[] = [];
+  let secretPassword: string | undefined;
+  // Secrets from files (mounted secrets), so that they appear neither in `ps` nor in the environment of children.
+  for (const [fileVar, target] of SECRET_FILES) {
+    const path = env[fileVar];
+    if (path === undefined || path === '') continue;
+    let content: string;
+    try {
+      content = readFile(path).replace(/\r?\n$/, '');
+    } catch (err) {
+      throw new ConfigError(fileVar, `cannot read ${JSON.stringify(path)}: ${(err as Error).message}`);
+    }
+    if (target === 'VALKEY_PASSWORD') {
+      secretPassword = content;
+      continue;
+    }
+    raw.set(SETTINGS.find((s) => s.env === target)!, content);
+  }
   for (const setting of SETTINGS) {
     const value = env[setting.env];
     if (value !== undefined && value !== '') raw.set(setting, value);
@@ -76,6 +115,9 @@ export function readConfig(env: Readonly<Record<string, string | undefined>>, ar
     if (!setting) throw new ConfigError(flag.startsWith('-') ? flag : 'arguments', `unknown flag or argument ${JSON.stringify(flag.slice(0, 40))}; see --help`);
     let value: string | undefined = eq === -1 ? argv[++i] : arg.slice(eq + 1);
     if (value === undefined) throw new ConfigError(flag, 'needs a value');
+    if (SECRET_FLAGS.has(flag) && (flag !== '--valkey-url' || /\/\/[^/@]*:[^/@]*@/.test(value))) {
+      warnings.push(`${flag} puts a secret on the command line, where ps shows it; use ${setting.env}_FILE or the environment instead`);
+    }
     raw.set(setting, value);
   }
   const options: Record<string, unknown> = {};
@@ -105,7 +147,36 @@ export function readConfig(env: Readonly<Record<string, string | undefined>>, ar
     throw new ConfigError('BRIDGE_TOKEN (--token)', 'no token configured: set BRIDGE_TOKEN (at least 16 characters) or BRIDGE_TOKENS; the bridge refuses to run without one');
   }
   options.tokens = tokens;
-  return { options: options as unknown as BridgeOptions, help };
+  const certFile = env.BRIDGE_TLS_CERT_FILE;
+  const keyFile = env.BRIDGE_TLS_KEY_FILE;
+  if (certFile || keyFile) {
+    if (!certFile || !keyFile) throw new ConfigError('BRIDGE_TLS_CERT_FILE / BRIDGE_TLS_KEY_FILE', 'set both, or neither');
+    const read = (name: string, path: string) => {
+      try {
+        return readFile(path);
+      } catch (err) {
+        throw new ConfigError(name, `cannot read ${JSON.stringify(path)}: ${(err as Error).message}`);
+      }
+    };
+    options.tls = { cert: read('BRIDGE_TLS_CERT_FILE', certFile), key: read('BRIDGE_TLS_KEY_FILE', keyFile) };
+  }
+  const valkeyTls: Record<string, string> = {};
+  for (const [name, field] of [['VALKEY_TLS_CA_FILE', 'ca'], ['VALKEY_TLS_CERT_FILE', 'cert'], ['VALKEY_TLS_KEY_FILE', 'key']] as const) {
+    const path = env[name];
+    if (!path) continue;
+    try {
+      valkeyTls[field] = readFile(path);
+    } catch (err) {
+      throw new ConfigError(name, `cannot read ${JSON.stringify(path)}: ${(err as Error).message}`);
+    }
+  }
+  if (Object.keys(valkeyTls).length > 0) options.valkeyTls = valkeyTls;
+  if (secretPassword !== undefined) {
+    const url = new URL(String(options.valkeyUrl ?? 'redis://127.0.0.1:6379'));
+    url.password = encodeURIComponent(secretPassword);
+    options.valkeyUrl = url.toString();
+  }
+  return { options: options as unknown as BridgeOptions, help, warnings };
 }
 
 function parseTokens(name: string, value: string): BridgeToken[] {
@@ -119,7 +190,7 @@ function parseTokens(name: string, value: string): BridgeToken[] {
   if (!Array.isArray(parsed) || parsed.length === 0) throw new ConfigError(name, 'must be a non-empty JSON array of {"token", "prefix"} objects');
   return parsed.map((entry: unknown, i: number) => {
     if (typeof entry !== 'object' || entry === null || Array.isArray(entry)) throw new ConfigError(name, `entry ${i} must be an object {"token", "prefix"}`);
-    const extra = Object.keys(entry).filter((k) => k !== 'token' && k !== 'prefix');
+    const extra = Object.keys(entry).filter((k) => k !== 'token' && k !== 'prefix' && k !== 'maxSessions');
     if (extra.length > 0) throw new ConfigError(name, `entry ${i} has unknown field ${JSON.stringify(extra[0]!.slice(0, 40))}`);
     return entry as BridgeToken;
   });

@@ -1,6 +1,8 @@
 // The bridge process (`npm run bridge`, the `valkeyaside-bridge` bin): the only file that reads the environment,
 // handles signals and exits. Exit codes: 0 after a clean shutdown, 2 for invalid configuration, 1 otherwise.
+import { readFileSync } from 'node:fs';
 import { createBridge, type Bridge } from './bridge.ts';
+import { ExtensionSpecError } from './extension-specs.ts';
 import { ConfigError, readConfig, settingFor, usage } from './config.ts';
 import { createLogger, type Logger } from './log.ts';
 import { resolveBridgeOptions, type BridgeOptions, type OptionError } from './options.ts';
@@ -13,13 +15,17 @@ function invalidConfiguration(setting: string, message: string): never {
 
 let options: BridgeOptions;
 try {
-  const config = readConfig(process.env, process.argv.slice(2));
+  const config = readConfig(process.env, process.argv.slice(2), (path) => readFileSync(path, 'utf8'));
   if (config.help) {
     process.stdout.write(usage());
     process.exit(0);
   }
   options = config.options;
   resolveBridgeOptions(options);
+  // Only for a valid configuration: an invalid one is reported as its single error line.
+  for (const warning of config.warnings) {
+    process.stderr.write(JSON.stringify({ time: new Date().toISOString(), level: 'warn', msg: warning }) + '\n');
+  }
 } catch (err) {
   if (err instanceof ConfigError) invalidConfiguration(err.setting, err.message);
   if (err instanceof TypeError || err instanceof RangeError) {
@@ -44,6 +50,7 @@ let bridge: Bridge;
 try {
   bridge = await createBridge(options);
 } catch (err) {
+  if (err instanceof ExtensionSpecError) invalidConfiguration(settingFor('extraCommands'), err.message);
   log.error('bridge failed to start', { error: err as Error });
   process.exit(1);
 }

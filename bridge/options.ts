@@ -9,6 +9,8 @@ export interface BridgeToken {
   readonly token: string;
   /** Key prefix this token may touch (plus `valkeyid:` markers, see docs/protocol.md). Absent: every key. */
   readonly prefix?: string;
+  /** Concurrent sessions this token may hold. Default: `maxSessionsPerToken`. */
+  readonly maxSessions?: number;
 }
 
 /** Options of {@link createBridge}. Every bound has a finite default. */
@@ -25,6 +27,14 @@ export interface BridgeOptions {
   extraCommands?: readonly string[];
   /** Concurrent WebSocket sessions; more get 503 before the upgrade. Default 10000. */
   maxSessions?: number;
+  /** Concurrent sessions one token may hold (a token's own `maxSessions` overrides it); more get 503. Default 1000. */
+  maxSessionsPerToken?: number;
+  /** Longest key a command may name, in bytes; longer keys get an error reply. Default 16 KiB. */
+  maxKeyBytes?: number;
+  /** Largest PX of a marker SET (`valkeyid:*`), in ms; markers must carry PX. Default 600000 (10 min). */
+  maxMarkerTtlMs?: number;
+  /** WebSocket fragments one message may have; more closes the session with 1008. Default 64. */
+  maxFragmentsPerMessage?: number;
   /** Largest client WebSocket message in bytes; larger closes the session with 1009. Default 8 MiB. */
   maxFrameBytes?: number;
   /** Commands per session accepted but not yet answered; past it the session's socket is paused. Default 256. */
@@ -34,6 +44,11 @@ export interface BridgeOptions {
    * memory one message can take once decoded (~0.5 KiB per command). Default 65536.
    */
   maxCommandsPerFrame?: number;
+  /**
+   * Reply bytes a session may be owed (queued towards it) before the bridge stops dispatching its commands; its
+   * window of commands in flight also shrinks to about maxOwedBytes / (its recent reply size). Default 4 MiB.
+   */
+  maxOwedBytes?: number;
   /** Bytes queued towards one client before the session is closed with 1008. Default 16 MiB. */
   maxBufferedBytes?: number;
   /** Keys one session may have registered for invalidation; the oldest are evicted (with a push). Default 10000. */
@@ -46,6 +61,15 @@ export interface BridgeOptions {
   heartbeatMs?: number;
   /** On close, how long in-flight commands may finish before sessions are closed with 1001, in ms. Default 5000. */
   shutdownGraceMs?: number;
+  /**
+   * When set, GET /metrics requires `Authorization: Bearer <metricsToken>` and GET /healthz shows details only with
+   * it (otherwise just `{"ok"}`). Default: unset (both open, for a listener that only operators reach).
+   */
+  metricsToken?: string;
+  /** For rediss://: PEM CA to trust (instead of the system's), and a client certificate + key. Default: system CAs, none. */
+  valkeyTls?: { readonly ca?: string; readonly cert?: string; readonly key?: string };
+  /** PEM certificate chain and private key: the bridge then serves https:// and wss:// itself. Default: plain ws://. */
+  tls?: { readonly cert: string; readonly key: string };
   /** Minimum level written. Default `info`. */
   logLevel?: LogLevel;
   /** Where log lines go. Default: process.stderr. */
@@ -60,9 +84,14 @@ export const BRIDGE_DEFAULTS = Object.freeze({
   port: 7379,
   extraCommands: Object.freeze([]) as readonly string[],
   maxSessions: 10_000,
+  maxSessionsPerToken: 1_000,
+  maxKeyBytes: 16 * 1024,
+  maxMarkerTtlMs: 600_000,
+  maxFragmentsPerMessage: 64,
   maxFrameBytes: 8 * 1024 * 1024,
   maxInflight: 256,
   maxCommandsPerFrame: 65_536,
+  maxOwedBytes: 4 * 1024 * 1024,
   maxBufferedBytes: 16 * 1024 * 1024,
   maxTrackedKeys: 10_000,
   valkeyPingMs: 1_000,
@@ -81,6 +110,8 @@ export interface ValkeyEndpoint {
   readonly db: number;
   readonly tls: boolean;
   readonly display: string;
+  /** Extra TLS settings for rediss:// (CA, client certificate). */
+  readonly tlsOptions?: { readonly ca?: string; readonly cert?: string; readonly key?: string };
 }
 
 /** A token ready for constant-time comparison: only its SHA-256 digest is kept. */
@@ -90,6 +121,8 @@ export interface ResolvedToken {
   readonly prefix: Uint8Array | null;
   /** `token#<n>` (1-based position), safe to log. */
   readonly label: string;
+  /** Concurrent sessions this token may hold. */
+  readonly maxSessions: number;
 }
 
 export type ResolvedBridgeOptions = Readonly<{
@@ -100,9 +133,14 @@ export type ResolvedBridgeOptions = Readonly<{
   port: number;
   extraCommands: readonly string[];
   maxSessions: number;
+  maxSessionsPerToken: number;
+  maxKeyBytes: number;
+  maxMarkerTtlMs: number;
+  maxFragmentsPerMessage: number;
   maxFrameBytes: number;
   maxInflight: number;
   maxCommandsPerFrame: number;
+  maxOwedBytes: number;
   maxBufferedBytes: number;
   maxTrackedKeys: number;
   valkeyPingMs: number;
@@ -111,6 +149,9 @@ export type ResolvedBridgeOptions = Readonly<{
   shutdownGraceMs: number;
   logLevel: LogLevel;
   logSink: LogSink | undefined;
+  /** SHA-256 of metricsToken, or null. */
+  metricsDigest: Buffer | null;
+  tls: { readonly cert: string; readonly key: string } | null;
 }>;
 
 /** An option error carries the option's name so that the CLI can name the setting that set it. */
@@ -190,15 +231,15 @@ export function parseValkeyUrl(option: string, url: unknown): ValkeyEndpoint {
   });
 }
 
-function resolveTokens(value: unknown): ResolvedToken[] {
+function resolveTokens(value: unknown, maxSessionsPerToken: number): ResolvedToken[] {
   if (!Array.isArray(value) || value.length === 0) {
     fail('type', 'tokens', `tokens must be a non-empty array of {token, prefix?}, got ${describe(value)}; the bridge refuses to run without a token`);
   }
   const seen = new Set<string>();
-  return value.map((entry: unknown, i: number): ResolvedToken => {
+  const resolved = value.map((entry: unknown, i: number): ResolvedToken => {
     const name = `tokens[${i}]`;
     if (typeof entry !== 'object' || entry === null) fail('type', 'tokens', `${name} must be an object {token, prefix?}, got ${describe(entry)}`);
-    const { token, prefix } = entry as { token?: unknown; prefix?: unknown };
+    const { token, prefix, maxSessions } = entry as { token?: unknown; prefix?: unknown; maxSessions?: unknown };
     // Never echo a token: report its length only.
     if (typeof token !== 'string') fail('type', 'tokens', `${name}.token must be a string, got ${describe(typeof token)}`);
     if (token.length < MIN_TOKEN_CHARS || token.length > MAX_TOKEN_CHARS) {
@@ -214,8 +255,41 @@ function resolveTokens(value: unknown): ResolvedToken[] {
       digest: createHash('sha256').update(token).digest(),
       prefix: prefix === undefined ? null : new Uint8Array(Buffer.from(prefix, 'utf8')),
       label: `token#${i + 1}`,
+      maxSessions: maxSessions === undefined ? maxSessionsPerToken : int('tokens', maxSessions, 1, 1_000_000),
     });
   });
+  // A key under two prefixes would belong to two tenants: nested or equal prefixes are refused.
+  for (const a of resolved) {
+    for (const b of resolved) {
+      if (a === b || !a.prefix || !b.prefix) continue;
+      if (startsWith(b.prefix, a.prefix)) {
+        fail('range', 'tokens', `${b.label}.prefix overlaps ${a.label}.prefix (one starts with the other); tenant prefixes must be disjoint`);
+      }
+    }
+  }
+  return resolved;
+}
+
+function startsWith(bytes: Uint8Array, prefix: Uint8Array): boolean {
+  if (bytes.length < prefix.length) return false;
+  for (let i = 0; i < prefix.length; i++) if (bytes[i] !== prefix[i]) return false;
+  return true;
+}
+
+function resolveTls(value: unknown): { cert: string; key: string } | null {
+  if (value === undefined) return null;
+  const { cert, key } = (value ?? {}) as { cert?: unknown; key?: unknown };
+  if (typeof cert !== 'string' || !cert.includes('-----BEGIN')) fail('type', 'tls', 'tls.cert must be a PEM certificate chain');
+  if (typeof key !== 'string' || !key.includes('-----BEGIN')) fail('type', 'tls', 'tls.key must be a PEM private key');
+  return Object.freeze({ cert, key });
+}
+
+function resolveMetricsToken(value: unknown): Buffer | null {
+  if (value === undefined) return null;
+  if (typeof value !== 'string' || value.length < MIN_TOKEN_CHARS || value.length > MAX_TOKEN_CHARS || !/^[\x21-\x7e]+$/.test(value)) {
+    fail('range', 'metricsToken', `metricsToken must be ${MIN_TOKEN_CHARS} to ${MAX_TOKEN_CHARS} visible ASCII characters`);
+  }
+  return createHash('sha256').update(value).digest();
 }
 
 function resolveExtraCommands(value: unknown): readonly string[] {
@@ -242,26 +316,33 @@ function resolveExtraCommands(value: unknown): readonly string[] {
 export function resolveBridgeOptions(options: BridgeOptions): ResolvedBridgeOptions {
   if (typeof options !== 'object' || options === null) fail('type', 'options', `options must be an object, got ${describe(options)}`);
   const d = BRIDGE_DEFAULTS;
-  const valkey = parseValkeyUrl('valkeyUrl', options.valkeyUrl ?? d.valkeyUrl);
+  const parsed = parseValkeyUrl('valkeyUrl', options.valkeyUrl ?? d.valkeyUrl);
+  const valkey: ValkeyEndpoint = options.valkeyTls ? Object.freeze({ ...parsed, tlsOptions: options.valkeyTls }) : parsed;
   const host = options.host ?? d.host;
   if (typeof host !== 'string' || host.length === 0) fail('type', 'host', `host must be a non-empty string, got ${describe(host)}`);
   const maxFrameBytes = int('maxFrameBytes', options.maxFrameBytes ?? d.maxFrameBytes, 64, 512 * 1024 * 1024);
+  const maxSessionsPerToken = int('maxSessionsPerToken', options.maxSessionsPerToken ?? d.maxSessionsPerToken, 1, 1_000_000);
   const logLevel = options.logLevel ?? d.logLevel;
   if (!LOG_LEVELS.includes(logLevel)) fail('range', 'logLevel', `logLevel must be one of ${LOG_LEVELS.join(', ')}, got ${describe(logLevel)}`);
   if (options.logSink !== undefined && typeof options.logSink !== 'function') {
     fail('type', 'logSink', `logSink must be a function, got ${describe(options.logSink)}`);
   }
   return Object.freeze({
-    tokens: Object.freeze(resolveTokens(options.tokens)),
+    tokens: Object.freeze(resolveTokens(options.tokens, maxSessionsPerToken)),
     valkey,
     subscriber: options.subscriberUrl === undefined ? valkey : parseValkeyUrl('subscriberUrl', options.subscriberUrl),
     host,
     port: int('port', options.port ?? d.port, 0, 65_535),
     extraCommands: resolveExtraCommands(options.extraCommands ?? d.extraCommands),
     maxSessions: int('maxSessions', options.maxSessions ?? d.maxSessions, 1, 1_000_000),
+    maxSessionsPerToken,
+    maxKeyBytes: int('maxKeyBytes', options.maxKeyBytes ?? d.maxKeyBytes, 16, 512 * 1024 * 1024),
+    maxMarkerTtlMs: int('maxMarkerTtlMs', options.maxMarkerTtlMs ?? d.maxMarkerTtlMs, 1, 2_147_483_647),
+    maxFragmentsPerMessage: int('maxFragmentsPerMessage', options.maxFragmentsPerMessage ?? d.maxFragmentsPerMessage, 1, 1_000_000),
     maxFrameBytes,
     maxInflight: int('maxInflight', options.maxInflight ?? d.maxInflight, 1, 100_000),
     maxCommandsPerFrame: int('maxCommandsPerFrame', options.maxCommandsPerFrame ?? d.maxCommandsPerFrame, 1, 10_000_000),
+    maxOwedBytes: int('maxOwedBytes', options.maxOwedBytes ?? d.maxOwedBytes, 1024, 1024 * 1024 * 1024),
     maxBufferedBytes: int('maxBufferedBytes', options.maxBufferedBytes ?? d.maxBufferedBytes, 1024, 1024 * 1024 * 1024),
     maxTrackedKeys: int('maxTrackedKeys', options.maxTrackedKeys ?? d.maxTrackedKeys, 1, 10_000_000),
     valkeyPingMs: int('valkeyPingMs', options.valkeyPingMs ?? d.valkeyPingMs, 10, 600_000),
@@ -270,5 +351,7 @@ export function resolveBridgeOptions(options: BridgeOptions): ResolvedBridgeOpti
     shutdownGraceMs: int('shutdownGraceMs', options.shutdownGraceMs ?? d.shutdownGraceMs, 0, 600_000),
     logLevel,
     logSink: options.logSink,
+    metricsDigest: resolveMetricsToken(options.metricsToken),
+    tls: resolveTls(options.tls),
   });
 }

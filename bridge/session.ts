@@ -13,6 +13,7 @@ import type { Logger } from './log.ts';
 import type { BridgeMetrics, ErrorKind } from './metrics.ts';
 import type { ResolvedBridgeOptions, ResolvedToken } from './options.ts';
 import type { KeyPushRouter, PushTarget } from './push-router.ts';
+import { replyBytes, SessionBudget } from './session-budget.ts';
 import type { Tracker } from './tracker.ts';
 import { WorkQueue } from './work-queue.ts';
 
@@ -31,8 +32,10 @@ export interface SessionContext {
 type Work = { command: RespValue } | { reply: RespErrorReply; kind: ErrorKind };
 
 const INVALIDATE_BYTES = new TextEncoder().encode(INVALIDATE);
-/** Bytes decoded at a time from one message (see onMessage). */
-const FEED_SLICE_BYTES = 64 * 1024;
+/** Bytes decoded at a time from one message, and only when the session needs more commands (see decodeMore). */
+const FEED_SLICE_BYTES = 16 * 1024;
+/** Commands one session may dispatch (or answer itself) per event-loop turn before it yields to the others. */
+const TURN_COMMANDS = 256;
 const TEXT_FRAME = 'ERR protocol: text frames are not supported; send RESP in binary frames';
 let nextId = 1;
 
@@ -54,6 +57,10 @@ export class Session implements PushTarget {
   private closed = false;
   private processing = false;
   private drainWaiters: Array<() => void> = [];
+  private readonly budget: SessionBudget;
+  /** The message being decoded (a slice at a time) and how far; the socket stays paused until it is consumed. */
+  private readonly inputs: Array<{ bytes: Buffer; at: number; commands: number }> = [];
+  private yieldScheduled = false;
 
   constructor(
     private readonly ws: WebSocket,
@@ -61,6 +68,9 @@ export class Session implements PushTarget {
     private readonly ctx: SessionContext,
   ) {
     this.decoder = new RespDecoder({ maxBulkBytes: ctx.options.maxFrameBytes, maxDepth: 8 });
+    this.budget = new SessionBudget(ctx.options.maxInflight, ctx.options.maxOwedBytes);
+    // Dispatch stops while replies are owed; the socket's drain is when they have left.
+    (ws as unknown as { _socket?: NodeJS.EventEmitter })._socket?.on('drain', () => this.guard(() => this.process()));
     this.runner = new CommandRunner(
       { ...ctx, commandTimeoutMs: ctx.options.commandTimeoutMs },
       token.prefix,
@@ -129,6 +139,7 @@ export class Session implements PushTarget {
     if (this.closed) return;
     this.stopping ??= { code: CLOSE_CODES.GOING_AWAY, reason: 'bridge shutting down' };
     this.backlog.clear();
+    this.inputs.length = 0;
     this.setPaused(true);
     if (this.slots.length > 0) {
       await new Promise<void>((resolve) => {
@@ -153,27 +164,38 @@ export class Session implements PushTarget {
       this.process();
       return;
     }
-    const values: RespValue[] = [];
+    // Decoded lazily, a slice at a time as the session's budget frees up (decodeMore): a message of 65536 commands
+    // is never all turned into objects at once, and the socket stays paused until the message is consumed.
+    // ws may still deliver a message it had already read when the socket was paused: queue it behind this one.
+    this.inputs.push({ bytes: chunk, at: 0, commands: 0 });
+    this.process();
+  }
+
+  /** Decodes the next slice of the current message into the backlog. False on a protocol failure. */
+  private decodeMore(): boolean {
+    const input = this.inputs[0]!;
     try {
-      // Fed in slices so that a message of many tiny commands is refused before it is all turned into objects
-      // (an 8 MiB message of empty commands is ~800k arrays: hundreds of MiB). Nothing runs until all is decoded.
       const max = this.ctx.options.maxCommandsPerFrame;
-      for (let at = 0; at < chunk.length; at += FEED_SLICE_BYTES) {
-        for (const value of this.decoder.feed(chunk.subarray(at, at + FEED_SLICE_BYTES))) values.push(value);
-        if (values.length > max) {
+      const slice = input.bytes.subarray(input.at, input.at + FEED_SLICE_BYTES);
+      input.at += slice.length;
+      for (const command of this.decoder.feed(slice)) {
+        this.backlog.push({ command });
+        if (++input.commands > max) {
           throw new ProtocolError('ERR_RESP_TOO_MANY', `more than ${max} commands in one message`, CLOSE_CODES.MESSAGE_TOO_BIG);
         }
       }
-      if (this.decoder.bufferedBytes > 0) {
-        throw new ProtocolError('ERR_RESP_INCOMPLETE', 'a message must hold complete commands; a command never spans two messages');
+      if (input.at >= input.bytes.length) {
+        this.inputs.shift();
+        if (this.decoder.bufferedBytes > 0) {
+          throw new ProtocolError('ERR_RESP_INCOMPLETE', 'a message must hold complete commands; a command never spans two messages');
+        }
       }
+      return true;
     } catch (err) {
       if (!(err instanceof ProtocolError)) throw err;
       this.protocolFailure(err);
-      return;
+      return false;
     }
-    for (const command of values) this.backlog.push({ command });
-    this.process();
   }
 
   /** Malformed RESP: commands already dispatched are answered, then the error reply, then close (1002 or 1009). */
@@ -181,21 +203,30 @@ export class Session implements PushTarget {
     this.ctx.metrics.error(err.closeCode === CLOSE_CODES.MESSAGE_TOO_BIG ? 'too_big' : 'protocol');
     this.ctx.log.info('session sent malformed RESP; closing', { session: this.id, code: err.code });
     this.backlog.clear();
+    this.inputs.length = 0;
     this.stopping = { code: err.closeCode, reason: 'malformed RESP' };
     this.setPaused(true);
     this.slots.push(readySlot(new RespErrorReply(`ERR protocol: ${err.message.replace(/[\r\n]+/g, ' ')}`)));
     this.process();
   }
 
-  /** Dispatches from the backlog while slots are free and writes every reply that is ready, in order. */
+  /**
+   * Dispatches from the backlog (decoding more of the message as needed) while the session's budget allows, and
+   * writes every reply that is ready, in order. At most TURN_COMMANDS per turn: then it yields (setImmediate), so
+   * that sessions take turns on the event loop whatever one of them sends.
+   */
   private process(): void {
     if (this.processing || this.closed) return;
     this.processing = true;
+    let dispatched = 0;
     try {
       for (;;) {
         let progress = false;
-        while (!this.stopping && this.backlog.length > 0 && this.slots.length < this.ctx.options.maxInflight) {
+        while (!this.stopping && dispatched < TURN_COMMANDS && this.budget.allows(this.slots.length, this.ws.bufferedAmount)) {
+          if (this.backlog.length === 0 && (this.inputs.length === 0 || !this.decodeMore())) break;
+          if (this.backlog.length === 0) continue;
           this.dispatch(this.backlog.shift()!);
+          dispatched++;
           progress = true;
         }
         if (this.writeReady() > 0) progress = true;
@@ -205,8 +236,16 @@ export class Session implements PushTarget {
       this.processing = false;
     }
     if (this.closed) return;
-    // TCP backpressure: stop reading while commands wait for a slot.
-    this.setPaused(this.backlog.length > 0 || (this.stopping !== null && this.ws.readyState === this.ws.OPEN));
+    const waiting = this.backlog.length > 0 || this.inputs.length > 0;
+    if (waiting && dispatched >= TURN_COMMANDS && !this.yieldScheduled) {
+      this.yieldScheduled = true;
+      setImmediate(() => {
+        this.yieldScheduled = false;
+        this.guard(() => this.process());
+      });
+    }
+    // TCP backpressure: stop reading while commands (or the rest of a message) wait for the budget.
+    this.setPaused(waiting || (this.stopping !== null && this.ws.readyState === this.ws.OPEN));
     if (this.slots.length === 0) {
       if (this.stopping) this.closeWith(this.stopping.code, this.stopping.reason);
       for (const wake of this.drainWaiters.splice(0)) wake();
@@ -247,6 +286,7 @@ export class Session implements PushTarget {
       const queued = this.takePush();
       if (queued) out.push(queued);
       out.push(reply);
+      this.budget.replied(replyBytes(reply));
       replies++;
     }
     if (out.length > 0) this.send(out);
@@ -282,6 +322,12 @@ export class Session implements PushTarget {
     const bytes = encodeValues(values);
     this.ctx.metrics.frameBytesOut.inc(bytes.length);
     this.ws.send(bytes, { binary: true });
+    // Dispatch stops at maxOwedBytes, so no later send may come to notice a reader that stopped: check now too.
+    if (this.ws.bufferedAmount > this.ctx.options.maxBufferedBytes) {
+      this.ctx.metrics.error('slow_reader');
+      this.ctx.log.info('session is not reading its replies; closing', { session: this.id });
+      this.closeWith(CLOSE_CODES.POLICY_VIOLATION, 'outbound buffer over maxBufferedBytes');
+    }
   }
 
   private setPaused(paused: boolean): void {
@@ -294,6 +340,9 @@ export class Session implements PushTarget {
   private closeWith(code: number, reason: string): void {
     if (this.closed) return;
     this.stopping ??= { code, reason };
+    // Nothing more runs: without a backlog, process() never pauses the socket again before the close completes.
+    this.backlog.clear();
+    this.inputs.length = 0;
     if (this.ws.readyState !== this.ws.OPEN) return;
     // Read again so that the peer's close frame is seen; input is ignored once stopping.
     this.paused = false;
@@ -307,6 +356,7 @@ export class Session implements PushTarget {
     for (const slot of this.slots) this.runner.release(slot);
     this.slots.length = 0;
     this.backlog.clear();
+    this.inputs.length = 0;
     this.pushKeys.clear();
     this.ctx.router.removeSession(this);
     for (const wake of this.drainWaiters.splice(0)) wake();

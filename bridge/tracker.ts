@@ -1,6 +1,7 @@
 // The tracked Valkey connection pair: `data` (default-mode CLIENT TRACKING, redirected; carries every session
 // command) and `sub` (subscribed to __redis__:invalidate). Owns epochs, pending-read tokens and the PING health
 // checks. Why each rule exists: docs/bridge.md, "Epochs" and "Race safety".
+import { isIP } from 'node:net';
 import { Redis, ReplyError, type RedisOptions } from 'iovalkey';
 import { SCRIPTS, SCRIPT_SHA } from '../shared/valkeyaside.ts';
 import type { ScriptName } from './allowlist.ts';
@@ -58,7 +59,7 @@ function connectionOptions(endpoint: ValkeyEndpoint, name: string, extra: RedisO
     username: endpoint.username,
     password: endpoint.password,
     db: endpoint.db,
-    tls: endpoint.tls ? { servername: endpoint.host } : undefined,
+    tls: endpoint.tls ? { servername: isIP(endpoint.host) ? undefined : endpoint.host, ...endpoint.tlsOptions } : undefined,
     connectionName: name,
     lazyConnect: true,
     // Fail in-flight commands on a disconnect instead of resending them, untracked, on the next connection.
@@ -81,6 +82,9 @@ export class Tracker {
   private timer: NodeJS.Timeout | undefined;
   private subPingOutstanding = false;
   private dataPingSentAt: number | null = null;
+  /** When bytes last arrived on each connection: replies queued behind others are progress, not a dead socket. */
+  private readonly bytesAt = { data: 0, sub: 0 };
+  private subBytesAtLastTick = 0;
   private readonly loggedErrors = new Set<string>();
   private subId: number | null = null;
   /** The data socket while it is corked for the current turn (see corkForTurn). */
@@ -99,6 +103,10 @@ export class Tracker {
     for (const [role, conn] of [['data', this.data], ['sub', this.sub]] as const) {
       conn.on('error', (err: Error) => this.onError(role, err));
       conn.on('close', () => this.onClose(role));
+      conn.on('connect', () => {
+        this.bytesAt[role] = Date.now();
+        conn.stream?.on('data', () => { this.bytesAt[role] = Date.now(); });
+      });
     }
     this.data.on('ready', () => this.onDataReady());
     this.sub.on('ready', () => void this.onSubReady());
@@ -323,11 +331,13 @@ export class Tracker {
   private checkLiveness(): void {
     if (this.closing) return;
     if (this.sub.status === 'ready') {
-      if (this.subPingOutstanding) {
+      const subSilent = this.bytesAt.sub === this.subBytesAtLastTick;
+      this.subBytesAtLastTick = this.bytesAt.sub;
+      if (this.subPingOutstanding && subSilent) {
         this.config.log.warn('valkey subscriber missed a PING; reconnecting', { pingMs: this.config.pingMs });
         this.subPingOutstanding = false;
         this.sub.stream?.destroy();
-      } else {
+      } else if (!this.subPingOutstanding) {
         this.subPingOutstanding = true;
         const stream = this.sub.stream;
         this.sub.ping().then(() => {
@@ -336,9 +346,12 @@ export class Tracker {
       }
     }
     if (this.data.status === 'ready') {
-      // Data replies may queue behind slow commands, so allow it the command timeout rather than one interval.
+      // Data replies may queue behind slow commands or big replies, so allow it the command timeout rather than one
+      // interval, and count any byte received meanwhile as life: load alone must never start an epoch.
       const sentAt = this.dataPingSentAt;
-      if (sentAt !== null && Date.now() - sentAt > Math.max(this.config.commandTimeoutMs, this.config.pingMs)) {
+      const allowMs = Math.max(this.config.commandTimeoutMs, this.config.pingMs);
+      const now = Date.now();
+      if (sentAt !== null && now - sentAt > allowMs && now - this.bytesAt.data > allowMs) {
         this.config.log.warn('valkey data connection missed a PING; reconnecting', {});
         this.dataPingSentAt = null;
         this.data.stream?.destroy();

@@ -120,3 +120,29 @@ describe('bridge configuration from environment and flags', () => {
     expect(settingFor('tokens')).toBe('BRIDGE_TOKEN (--token) / BRIDGE_TOKENS (--tokens)');
   });
 });
+
+describe('readConfig: secrets from files', () => {
+  it('reads BRIDGE_TOKEN_FILE, BRIDGE_TOKENS_FILE and VALKEY_PASSWORD_FILE, and warns about a token flag', () => {
+    const files: Record<string, string> = {
+      '/s/token': 'file-token-0123456789abcdef\n',
+      '/s/tokens': '[{"token": "tenant-token-0123456789", "prefix": "t:", "maxSessions": 3}]',
+      '/s/pw': 'p@ss word\n',
+    };
+    const { options, warnings } = readConfig(
+      { BRIDGE_TOKEN_FILE: '/s/token', BRIDGE_TOKENS_FILE: '/s/tokens', VALKEY_PASSWORD_FILE: '/s/pw', VALKEY_URL: 'redis://cache:6380/1' },
+      ['--token', 'flag-token-0123456789abcdef'],
+      (path) => files[path]!,
+    );
+    expect(options.tokens).toEqual([
+      { token: 'flag-token-0123456789abcdef' },
+      { token: 'tenant-token-0123456789', prefix: 't:', maxSessions: 3 },
+    ]);
+    expect(parseValkeyUrl('valkeyUrl', options.valkeyUrl).password).toBe('p@ss word');
+    expect(warnings).toEqual(['--token puts a secret on the command line, where ps shows it; use BRIDGE_TOKEN_FILE or the environment instead']);
+  });
+
+  it('names the file variable when its file cannot be read', () => {
+    expect(() => readConfig({ BRIDGE_TOKEN_FILE: '/nope' }, [], () => { throw new Error('ENOENT'); }))
+      .toThrow(new ConfigError('BRIDGE_TOKEN_FILE', 'cannot read "/nope": ENOENT'));
+  });
+});
