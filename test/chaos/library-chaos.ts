@@ -1,6 +1,6 @@
 // The library-level chaos run: CacheAside and its coordinators in workerd (Miniflare), over the same fault-injectable
-// bridge stack, the same workload and checker as the protocol-level run, plus coordinator aborts (ctx.abort) and
-// loader isolate death. Writes through the bridge are not part of the library's API, so its mix has none.
+// bridge stack, the same workload and checker as the protocol-level run, plus coordinator aborts (ctx.abort), loader
+// isolate death and, optionally, real Go valkeyaside clients on the same keys. Its mix has no bridge writes (no API).
 import { quiesce, type ChaosRunConfig } from './bridge-chaos.ts';
 import { startBridgeStack, type BridgeStack } from './bridge-stack.ts';
 import { checkHistory, DEFAULT_CHECK_OPTIONS } from './checker.ts';
@@ -8,27 +8,42 @@ import { makeFault, runFaultLoop, type BridgeFault } from './faults.ts';
 import { History } from './history.ts';
 import { seededRandom } from './random.ts';
 import { memorySnapshot, type ChaosReport } from './report.ts';
+import { startGoClients, type GoClients } from './go-client.ts';
 import { startWorkerStack, type WorkerStack } from './worker-stack.ts';
 import { runWorkload } from './workload.ts';
 
-export type LibraryChaosConfig = ChaosRunConfig;
+export interface LibraryChaosConfig extends ChaosRunConfig {
+  /** Share (0–1) of loader gets and dels run by real Go valkeyaside clients on the same keys. Default 0. */
+  readonly goShare?: number;
+}
 
 const TTL_MS = 5_000;
 const GET_TIMEOUT_MS = 2_000;
+const DEFAULT_LANES = 8;
+/** Go clients the environment starts: one per lane (see WorkloadConfig.goClients), for up to this many lanes. */
+const GO_CLIENTS = 12;
+/** The Go clients' marker ttl (the edge coordinators use 500 ms, worker-stack.ts). */
+const GO_CLIENT_TTL_MS = 1_000;
 
 /** A bridge stack and the Workers over it, shared by several runs (each with its own keys and History). */
 export interface LibraryChaosEnv {
   readonly stack: BridgeStack;
   readonly workers: WorkerStack;
+  /** Real Go valkeyaside clients on the stack's server, recording into `workers.history`. */
+  readonly go: GoClients;
   close(): Promise<void>;
 }
 
 export async function startLibraryChaosEnv(): Promise<LibraryChaosEnv> {
   const stack = await startBridgeStack();
+  let workers: WorkerStack | undefined;
   try {
-    const workers = await startWorkerStack(stack, new History());
-    return { stack, workers, close: async () => { await workers.close(); await stack.close(); } };
+    workers = await startWorkerStack(stack, new History());
+    const w = workers;
+    const go = await startGoClients(`${stack.server.host}:${stack.server.port}`, GO_CLIENTS, GO_CLIENT_TTL_MS, () => w.history);
+    return { stack, workers, go, close: async () => { await go.close(); await w.close(); await stack.close(); } };
   } catch (error) {
+    await workers?.close();
     await stack.close();
     throw error;
   }
@@ -54,7 +69,7 @@ export async function runLibraryChaos(config: LibraryChaosConfig, shared?: Libra
     }, random));
     const startedAt = performance.now();
     const workload = runWorkload(history, {
-      keys, clients: w.clients, direct: stack.direct, lanes: config.lanes ?? 8, durationMs: config.durationMs, maxOps: config.maxOps,
+      keys, clients: w.clients, direct: stack.direct, lanes: config.lanes ?? DEFAULT_LANES, goClients: env.go.clients, goShare: config.goShare, durationMs: config.durationMs, maxOps: config.maxOps,
       ttlMs: TTL_MS, getTimeoutMs: GET_TIMEOUT_MS, hungGraceMs: DEFAULT_CHECK_OPTIONS.hungGraceMs, random,
       mix: config.mix ?? { get: 60, peek: 10, del: 14, bridgeWrite: 0, outsideWrite: 11, outsideDel: 5 },
       loaders: { slow: 0.1, fail: 0.08, hang: 0.02 },
@@ -73,9 +88,21 @@ export async function runLibraryChaos(config: LibraryChaosConfig, shared?: Libra
     return {
       name: config.name, seed, durationMs: Math.round(performance.now() - startedAt), summary: history.summary(),
       faultsInjected: injected.length, check, quiescence, memoryBefore, memoryAfter: memorySnapshot(),
-      extra: { epoch: stack.bridge.stats().epoch, bridgeSessions: stack.bridge.stats().sessions },
+      extra: { epoch: stack.bridge.stats().epoch, bridgeSessions: stack.bridge.stats().sessions, ...opsByOrigin(history) },
     };
   } finally {
     if (!shared) await env.close();
   }
+}
+
+/** Gets and dels run by Go clients and by edge coordinators (the quiescence sweep is edge-only). */
+function opsByOrigin(history: History): { goOps: number; edgeOps: number } {
+  let goOps = 0;
+  let edgeOps = 0;
+  for (const op of history.ops) {
+    if (op.kind !== 'get' && op.kind !== 'del') continue;
+    if (op.client.startsWith('go/')) goOps++;
+    else edgeOps++;
+  }
+  return { goOps, edgeOps };
 }

@@ -51,8 +51,8 @@ async function main(): Promise<number> {
   }
   if (parts.has('library')) {
     const report = await runLibraryChaos({
-      name: 'library level: CacheAside in workerd, every fault', durationMs: secondsFor('library') * 1000, maxOps: 5_000_000,
-      faults: [...LIBRARY_FAULTS, 'ws-blackhole'], keys: 6, lanes: 10, seed,
+      name: 'library level: CacheAside in workerd and Go valkeyaside clients, every fault', durationMs: secondsFor('library') * 1000, maxOps: 5_000_000,
+      faults: [...LIBRARY_FAULTS, 'ws-blackhole'], keys: 6, lanes: 10, seed, goShare: 0.15,
     });
     console.log(formatReport(report));
     reports.push(report);

@@ -36,6 +36,13 @@ export interface WorkloadConfig {
   readonly loaders: { readonly slow: number; readonly fail: number; readonly hang: number };
   /** Extra time past a get's deadline before the workload stops waiting for it (it then counts as hung). */
   readonly hungGraceMs: number;
+  /**
+   * Go valkeyaside clients (go-client.ts), one per lane: a lane runs one op at a time, so no Go client ever has two
+   * ops in flight (Go reuses its lock id per client, test/interop/go/lock_id_test.go). Needs >= lanes entries.
+   */
+  readonly goClients?: readonly ChaosClient[];
+  /** Share (0–1) of gets with a loader and of dels sent to the lane's Go client instead of an edge client. Default 0. */
+  readonly goShare?: number;
   readonly random?: () => number;
 }
 
@@ -68,13 +75,19 @@ export async function runWorkload(history: History, config: WorkloadConfig): Pro
     return 'get';
   };
   const pick = <T>(list: readonly T[]) => list[Math.floor(random() * list.length)]!;
+  const goShare = config.goShare ?? 0;
+  if (goShare > 0 && (config.goClients?.length ?? 0) < config.lanes) {
+    throw new RangeError(`goShare needs one Go client per lane: ${config.lanes} lanes, ${config.goClients?.length ?? 0} Go clients`);
+  }
 
-  const lane = async () => {
+  const lane = async (_: unknown, laneIndex: number) => {
     while (performance.now() < endAt && started < config.maxOps) {
       started++;
       const key = pick(config.keys);
-      const client = pick(config.clients);
       const kind = pickKind();
+      // Go has no peek (its Get always loads) and no bridge writes: only loader gets and dels go to Go.
+      const goes = goShare > 0 && (kind === 'get' || kind === 'del') && random() < goShare;
+      const client = goes ? config.goClients![laneIndex]! : pick(config.clients);
       const failed = await runOne(history, config, kind === 'bridgeWrite' && !client.write ? 'get' : kind, key, client, random);
       // An application backs off after an error instead of spinning on an unavailable cache (think time, not sync).
       if (failed) await new Promise((resolve) => setTimeout(resolve, 5 + random() * 20));
