@@ -2,7 +2,7 @@
 import { Redis } from 'iovalkey';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { Bridge } from '../../bridge/index.ts';
-import { RespSimple } from '../../shared/resp/index.ts';
+import { RespErrorReply, RespSimple } from '../../shared/resp/index.ts';
 import { randomPrefix, startReadyBridge, TEST_TOKEN } from '../support/bridge.ts';
 import { RespWsClient, trackedGet, type Arrival } from '../support/resp-ws-client.ts';
 import { startTcpProxy, type TcpProxy } from '../support/tcp-proxy.ts';
@@ -155,12 +155,20 @@ describe('bridge: writes through the bridge', () => {
     }
   });
 
-  it('answers SET ... GET with a plain value, never a tracked (cacheable) read', async () => {
+  it('answers SET ... GET with a plain value, never a tracked (cacheable) read (before 6.2: the server\'s own error)', async () => {
     const p = randomPrefix('setget');
     const a = await connect();
     await writer.set(`${p}k`, 'old');
+    const [, major, minor] = /redis_version:(\d+)\.(\d+)/.exec(await writer.info('server'))!.map(Number) as [number, number, number];
     const reply = await a.call('SET', `${p}k`, 'new', 'GET');
-    expect(Buffer.from(reply as Uint8Array).toString()).toBe('old');
+    if (major > 6 || (major === 6 && minor >= 2)) {
+      expect(Buffer.from(reply as Uint8Array).toString()).toBe('old');
+    } else {
+      // SET ... GET is new in 6.2: the bridge passes the server's refusal through, and nothing was written.
+      expect(reply).toBeInstanceOf(RespErrorReply);
+      expect((reply as RespErrorReply).message).toMatch(/^ERR syntax error/);
+      expect(await writer.get(`${p}k`)).toBe('old');
+    }
   });
 });
 
