@@ -2,10 +2,14 @@
 // attempts), pipeline RESP commands with replies resolved in order, dispatch invalidation pushes, and turn every
 // close or error into one ConnectionError for all commands in flight.
 import { binaryString } from '../shared/bytes.ts';
-import { ConnectionError, ProtocolError, ReplyError, ValkeyasideError } from '../shared/errors.ts';
+import { ConnectionError, ProtocolError, ValkeyasideError } from '../shared/errors.ts';
 import { INVALIDATE, RESP_SUBPROTOCOL } from '../shared/protocol.ts';
 import { RespDecoder, RespErrorReply, RespPush, RespSimple, encodeCommand } from '../shared/resp/index.ts';
 import type { RespValue } from '../shared/resp/index.ts';
+import { droppedError, markDropped, replyFailure } from './bridge-errors.ts';
+import { batchMessages } from './message-batches.ts';
+import { ReconnectBackoff } from './reconnect-backoff.ts';
+import { SocketLiveness } from './socket-liveness.ts';
 
 export interface BridgeSocketOptions {
   /** `http(s)://…/resp` */
@@ -43,32 +47,11 @@ const MAX_MESSAGE_BYTES = 1024 * 1024;
 /** workerd delivers at most 32 MiB per message; a bulk reply can be no larger. */
 const MAX_REPLY_BYTES = 32 * 1024 * 1024;
 
-const dropped = new WeakSet<object>();
-
-/** True for the error of a command that was sent but whose socket closed before the reply: safe to retry a read. */
-export function isDropped(error: unknown): boolean {
-  return typeof error === 'object' && error !== null && dropped.has(error);
-}
-
-/** A ConnectionError that `isDropped` recognises: the work it interrupted should start over on a fresh socket. */
-export function droppedError(message: string): ConnectionError {
-  const error = new ConnectionError(message);
-  dropped.add(error);
-  return error;
-}
-
 /** A bulk or simple string as a binary string (one char per byte), so a key matches exactly the bytes that were read. */
 function binary(value: RespValue): string | undefined {
   if (value instanceof Uint8Array) return binaryString(value);
   if (value instanceof RespSimple) return value.value;
   return undefined;
-}
-
-/** An error reply as thrown: `TRYAGAIN` (the bridge cannot reach Valkey) is the cache being down, not a command error. */
-function replyFailure(reply: RespErrorReply): ValkeyasideError {
-  const error = new ReplyError(reply.message);
-  if (error.prefix !== 'TRYAGAIN') return error;
-  return new ConnectionError(`the bridge cannot reach Valkey now (${reply.message})`, { cause: error, code: 'ERR_UNAVAILABLE' });
 }
 
 function describe(error: unknown): string {
@@ -84,21 +67,18 @@ export class BridgeSocket {
   #pending: Pending[] = [];
   #outbox: Uint8Array[] = [];
   #flushQueued = false;
-  #failures = 0;
-  #nextAttemptAt = 0;
+  readonly #backoff: ReconnectBackoff;
   /** When the opening in progress sends its upgrade request (after its backoff wait). */
   #attemptAt = 0;
   #lastError: ConnectionError | undefined;
   #autoReconnect = false;
   #reconnectTimer: ReturnType<typeof setTimeout> | undefined;
-  #watchdog: ReturnType<typeof setTimeout> | undefined;
-  #heartbeat: ReturnType<typeof setTimeout> | undefined;
-  /** When the socket last showed life: a message received, or a command queued while none was waiting. */
-  #lastProgressAt = 0;
+  #liveness: SocketLiveness | null = null;
 
   constructor(options: BridgeSocketOptions, handlers: BridgeSocketHandlers) {
     this.#options = options;
     this.#handlers = handlers;
+    this.#backoff = new ReconnectBackoff(options.reconnectBaseMs, options.reconnectMaxMs);
   }
 
   get isOpen(): boolean {
@@ -151,9 +131,8 @@ export class BridgeSocket {
       return Promise.reject(error);
     }
     return new Promise<RespValue>((resolve, reject) => {
-      if (this.#pending.length === 0) this.#lastProgressAt = Date.now();
+      this.#liveness?.commandQueued(this.#pending.length === 0);
       this.#pending.push({ resolve, reject });
-      this.#armWatchdog();
       this.#outbox.push(bytes);
       if (!this.#flushQueued) {
         this.#flushQueued = true;
@@ -170,18 +149,7 @@ export class BridgeSocket {
     this.#outbox = [];
     if (ws === null || chunks.length === 0) return;
     try {
-      let batch: Uint8Array[] = [];
-      let size = 0;
-      for (const chunk of chunks) {
-        if (size > 0 && size + chunk.length > MAX_MESSAGE_BYTES) {
-          ws.send(concat(batch, size));
-          batch = [];
-          size = 0;
-        }
-        batch.push(chunk);
-        size += chunk.length;
-      }
-      ws.send(concat(batch, size));
+      for (const message of batchMessages(chunks, MAX_MESSAGE_BYTES)) ws.send(message);
     } catch (error) {
       this.#drop(ws, new ConnectionError(`sending to the bridge failed: ${describe(error)}`, { cause: error }), true, 1011, 'send failed');
     }
@@ -190,7 +158,7 @@ export class BridgeSocket {
   /** The opening in progress (or a new one, after the backoff wait); fails at once if it cannot start in time. */
   #open(deadlineAt: number): Promise<WebSocket> {
     if (this.#opening === null) {
-      const wait = Math.max(0, this.#nextAttemptAt - Date.now());
+      const wait = Math.max(0, this.#backoff.nextAttemptAt - Date.now());
       this.#attemptAt = Date.now() + wait;
       const opening = (async () => {
         if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
@@ -246,7 +214,7 @@ export class BridgeSocket {
       const failure = error instanceof ConnectionError
         ? error
         : new ConnectionError(`connecting to the bridge failed: ${describe(error)}`, { cause: error });
-      this.#backOff();
+      this.#backoff.failed();
       this.#lastError = failure;
       throw failure;
     } finally {
@@ -256,8 +224,11 @@ export class BridgeSocket {
 
   #install(ws: WebSocket): void {
     this.#ws = ws;
-    this.#lastProgressAt = Date.now();
-    this.#scheduleHeartbeat(ws);
+    this.#liveness = new SocketLiveness(this.#options.replyTimeoutMs, this.#options.heartbeatMs, {
+      waiting: () => this.#pending.length,
+      ping: () => { this.#enqueue(ws, ['PING']).catch(() => {}); },
+      dead: (silentMs) => this.#drop(ws, new ConnectionError(`the bridge sent nothing for ${silentMs} ms while ${this.#pending.length} commands waited`), true, 1001, 'no replies'),
+    });
     this.#decoder = new RespDecoder({ maxBulkBytes: MAX_REPLY_BYTES });
     ws.addEventListener('message', (event) => this.#onMessage(ws, event.data));
     ws.addEventListener('close', (event) => {
@@ -284,9 +255,9 @@ export class BridgeSocket {
       this.#drop(ws, new ConnectionError(`the bridge sent malformed RESP: ${describe(error)}`, { cause: error }), true, code, 'malformed RESP');
       return;
     }
-    this.#lastProgressAt = Date.now();
+    this.#liveness?.progress();
     // A reply proves the socket works: the next failure starts the backoff afresh.
-    if (values.length > 0) this.#failures = 0;
+    if (values.length > 0) this.#backoff.succeeded();
     for (const value of values) {
       if (ws !== this.#ws) return;
       if (value instanceof RespPush) {
@@ -323,8 +294,8 @@ export class BridgeSocket {
   #drop(ws: WebSocket, error: ConnectionError, unplanned: boolean, code = 1000, reason = ''): void {
     if (ws !== this.#ws) return;
     this.#ws = null;
-    if (this.#heartbeat !== undefined) clearTimeout(this.#heartbeat);
-    this.#heartbeat = undefined;
+    this.#liveness?.stop();
+    this.#liveness = null;
     this.#decoder = null;
     const pending = this.#pending;
     this.#pending = [];
@@ -338,80 +309,20 @@ export class BridgeSocket {
         // already closed or failed: nothing to send
       }
     }
-    dropped.add(error);
+    markDropped(error);
     for (const command of pending) command.reject(error);
     if (!unplanned) return;
-    this.#backOff();
+    this.#backoff.failed();
     this.#handlers.onClose(error);
     this.#scheduleReconnect();
   }
 
-  /**
-   * A half-open socket never closes by itself: while commands wait, check that something arrives now and then.
-   * The bridge answers every command within its own command timeout (with `-TIMEOUT` at worst).
-   */
-  #armWatchdog(): void {
-    if (this.#watchdog !== undefined) return;
-    const { replyTimeoutMs } = this.#options;
-    this.#watchdog = setTimeout(() => {
-      this.#watchdog = undefined;
-      const ws = this.#ws;
-      if (ws === null || this.#pending.length === 0) return;
-      const silentMs = Date.now() - this.#lastProgressAt;
-      if (silentMs >= replyTimeoutMs) {
-        this.#drop(ws, new ConnectionError(`the bridge sent nothing for ${silentMs} ms while ${this.#pending.length} commands waited`), true, 1001, 'no replies');
-        return;
-      }
-      this.#armWatchdog();
-    }, Math.max(1, Math.ceil(replyTimeoutMs / 4)));
-  }
-
-  /**
-   * A half-open socket delivers no push and never closes: a coordinator serving only local hits sends nothing and
-   * would keep stale copies to their ttl. So a socket quiet for `heartbeatMs` sends a PING; the reply watchdog then
-   * finds a dead socket within `replyTimeoutMs`, and its close empties the local cache.
-   */
-  #scheduleHeartbeat(ws: WebSocket): void {
-    const { heartbeatMs } = this.#options;
-    const quietMs = Date.now() - this.#lastProgressAt;
-    this.#heartbeat = setTimeout(() => {
-      this.#heartbeat = undefined;
-      if (ws !== this.#ws) return;
-      if (Date.now() - this.#lastProgressAt >= heartbeatMs && this.#pending.length === 0) {
-        this.#enqueue(ws, ['PING']).catch(() => {});
-      }
-      this.#scheduleHeartbeat(ws);
-    }, Math.max(1, heartbeatMs - Math.max(0, Math.min(quietMs, heartbeatMs))));
-  }
-
-  /**
-   * Full jitter: the next attempt waits a random time up to base × 2^(failures−1), capped. The first wait after a
-   * working socket drops is short and random, which spreads the reconnects of many coordinators after a restart.
-   */
-  #backOff(): void {
-    this.#failures++;
-    const { reconnectBaseMs, reconnectMaxMs } = this.#options;
-    const ceiling = Math.min(reconnectMaxMs, reconnectBaseMs * 2 ** Math.min(this.#failures - 1, 30));
-    this.#nextAttemptAt = Date.now() + Math.random() * ceiling;
-  }
-
   #scheduleReconnect(): void {
     if (!this.#autoReconnect || this.#reconnectTimer !== undefined || this.#ws !== null || this.#opening !== null) return;
-    const wait = Math.max(0, this.#nextAttemptAt - Date.now());
+    const wait = Math.max(0, this.#backoff.nextAttemptAt - Date.now());
     this.#reconnectTimer = setTimeout(() => {
       this.#reconnectTimer = undefined;
       if (this.#autoReconnect && this.#ws === null) this.#open(Infinity).catch(() => {});
     }, wait);
   }
-}
-
-function concat(chunks: Uint8Array[], size: number): Uint8Array {
-  if (chunks.length === 1) return chunks[0]!;
-  const out = new Uint8Array(size);
-  let at = 0;
-  for (const chunk of chunks) {
-    out.set(chunk, at);
-    at += chunk.length;
-  }
-  return out;
 }

@@ -2,7 +2,7 @@
 // `SET id "" PX clientTtlMs` on first lock, refreshed every half ttl, replaced when the socket drops or a null push
 // arrives (so the old id's locks look abandoned), and the replaced ids' markers deleted once a socket is open.
 import { newClientId } from '../shared/valkeyaside.ts';
-import { droppedError } from './bridge-socket.ts';
+import { droppedError } from './bridge-errors.ts';
 import type { BridgeSocket } from './bridge-socket.ts';
 import type { Deadline } from './waiters.ts';
 

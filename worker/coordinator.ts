@@ -8,7 +8,8 @@ import { ConnectionError, TimeoutError, ValkeyasideError } from '../shared/error
 import { RespSimple } from '../shared/resp/index.ts';
 import type { RespValue } from '../shared/resp/index.ts';
 import { SCRIPT_SHA, isPlaceholder } from '../shared/valkeyaside.ts';
-import { BridgeSocket, isDropped } from './bridge-socket.ts';
+import { isDropped } from './bridge-errors.ts';
+import { BridgeSocket } from './bridge-socket.ts';
 import { ClientId } from './client-id.ts';
 import { toWireError } from './errors.ts';
 import { Locks } from './locks.ts';
