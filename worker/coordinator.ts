@@ -12,6 +12,7 @@ import { isDropped } from './bridge-errors.ts';
 import { BridgeSocket } from './bridge-socket.ts';
 import { ClientId } from './client-id.ts';
 import { toWireError } from './errors.ts';
+import { IdleClock } from './idle-clock.ts';
 import { Locks } from './locks.ts';
 import { resolveCoordinatorSettings } from './options.ts';
 import type { CoordinatorEnv, CoordinatorSettings } from './options.ts';
@@ -40,16 +41,14 @@ export class CacheAsideCoordinator extends DurableObject<CoordinatorEnv> {
   /** Keys whose loader runs in this coordinator now, with the lock id it holds. */
   readonly #loading = new Map<string, string>();
   readonly #deadlines = new Map<string, Deadline>();
-  #idleTimer: ReturnType<typeof setTimeout> | undefined;
   #activeGets = 0;
   #waitingGets = 0;
-  /** RPCs in progress (gets, dels, pings): a busy coordinator never goes idle. */
-  #busy = 0;
-  #lastActivityAt = Date.now();
+  readonly #idle: IdleClock;
 
   constructor(ctx: DurableObjectState, env: CoordinatorEnv) {
     super(ctx, env);
     this.#settings = resolveCoordinatorSettings(env);
+    this.#idle = new IdleClock(this.#settings.idleMs, () => void this.#goIdle());
     this.#bridge = new BridgeSocket({
       url: this.#settings.bridgeUrl,
       token: this.#settings.bridgeToken,
@@ -102,8 +101,8 @@ export class CacheAsideCoordinator extends DurableObject<CoordinatorEnv> {
       return { kind: 'value', value: null, outcome: 'miss' };
     }
     this.#activeGets++;
-    this.#busy++;
     this.#touch();
+    this.#idle.begin();
     const deadline = new Deadline(timeoutMs, `get(${describeKey(key)})`);
     this.#deadlines.set(requestId, deadline);
     try {
@@ -114,8 +113,7 @@ export class CacheAsideCoordinator extends DurableObject<CoordinatorEnv> {
       deadline.dispose();
       if (this.#deadlines.get(requestId) === deadline) this.#deadlines.delete(requestId);
       this.#activeGets--;
-      this.#busy--;
-      this.#touch();
+      this.#idle.end();
     }
   }
 
@@ -145,8 +143,8 @@ export class CacheAsideCoordinator extends DurableObject<CoordinatorEnv> {
 
   /** One bridge command within `timeoutMs`, counted as activity (a busy coordinator never goes idle). */
   async #runCommand(args: ReadonlyArray<string | number | Uint8Array>, timeoutMs: number, what: string): Promise<DelReply> {
-    this.#busy++;
     this.#touch();
+    this.#idle.begin();
     const deadline = new Deadline(timeoutMs, what);
     try {
       await deadline.race(this.#bridge.command(args, deadline.at));
@@ -155,8 +153,7 @@ export class CacheAsideCoordinator extends DurableObject<CoordinatorEnv> {
       return { kind: 'error', error: toWireError(error) };
     } finally {
       deadline.dispose();
-      this.#busy--;
-      this.#touch();
+      this.#idle.end();
     }
   }
 
@@ -316,21 +313,10 @@ export class CacheAsideCoordinator extends DurableObject<CoordinatorEnv> {
     this.#waiters.wakeAll();
   }
 
+  /** Activity: the socket reconnects on its own again, and the idle period starts over. */
   #touch(): void {
-    this.#lastActivityAt = Date.now();
     this.#bridge.autoReconnect = true;
-    if (this.#idleTimer === undefined) this.#idleTimer = setTimeout(() => this.#checkIdle(), this.#settings.idleMs);
-  }
-
-  #checkIdle(): void {
-    this.#idleTimer = undefined;
-    const { idleMs } = this.#settings;
-    const quietMs = Date.now() - this.#lastActivityAt;
-    if (this.#busy > 0 || quietMs < idleMs) {
-      this.#idleTimer = setTimeout(() => this.#checkIdle(), this.#busy > 0 ? idleMs : idleMs - quietMs);
-      return;
-    }
-    void this.#goIdle();
+    this.#idle.touch();
   }
 
   /** Idle: delete our markers, close the socket and drop the local cache (without a socket no push can reach it). */
@@ -344,7 +330,7 @@ export class CacheAsideCoordinator extends DurableObject<CoordinatorEnv> {
       if (timer !== undefined) clearTimeout(timer);
     }
     // A get or del that arrived meanwhile keeps the coordinator awake.
-    if (this.#busy > 0 || this.#idleTimer !== undefined) return;
+    if (this.#idle.awake) return;
     this.#bridge.close('idle');
     this.#forgetEverything();
   }
