@@ -13,9 +13,10 @@ import { createApp, type BridgeHealth } from './app.ts';
 import { checkExtensionSpecs } from './extension-specs.ts';
 import { createLogger } from './log.ts';
 import { BridgeMetrics } from './metrics.ts';
-import { resolveBridgeOptions, type BridgeOptions, type ResolvedToken } from './options.ts';
+import { resolveBridgeOptions, type BridgeOptions } from './options.ts';
 import { KeyPushRouter } from './push-router.ts';
 import { Session, type SessionContext } from './session.ts';
+import type { ResolvedToken } from './token-options.ts';
 import { Tracker } from './tracker.ts';
 
 export type { BridgeHealth } from './app.ts';

@@ -11,11 +11,12 @@ import type { Allowlist } from './allowlist.ts';
 import { CommandRunner, readySlot } from './command-runner.ts';
 import type { Logger } from './log.ts';
 import type { BridgeMetrics, ErrorKind } from './metrics.ts';
-import type { ResolvedBridgeOptions, ResolvedToken } from './options.ts';
+import type { ResolvedBridgeOptions } from './options.ts';
 import type { KeyPushRouter, PushTarget } from './push-router.ts';
 import { SessionBudget } from './session-budget.ts';
 import { SessionInput } from './session-input.ts';
 import { SessionOutput } from './session-output.ts';
+import type { ResolvedToken } from './token-options.ts';
 import type { Tracker } from './tracker.ts';
 import { WorkQueue } from './work-queue.ts';
 
