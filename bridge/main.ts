@@ -5,7 +5,8 @@ import { createBridge, type Bridge } from './bridge.ts';
 import { ExtensionSpecError } from './extension-specs.ts';
 import { ConfigError, readConfig, settingFor, usage } from './config.ts';
 import { createLogger, type Logger } from './log.ts';
-import { resolveBridgeOptions, type BridgeOptions, type OptionError } from './options.ts';
+import type { OptionError } from './option-errors.ts';
+import { resolveBridgeOptions, type BridgeOptions } from './options.ts';
 
 function invalidConfiguration(setting: string, message: string): never {
   const line = JSON.stringify({ time: new Date().toISOString(), level: 'error', msg: `invalid configuration: ${message}`, setting });

@@ -1,7 +1,8 @@
 // The bridge's options: one type, one frozen defaults object, one resolve function that validates everything once
-// (naming the option and the value) and returns a read-only result. Tokens are kept only as SHA-256 digests.
-import { createHash } from 'node:crypto';
+// (naming the option and the value) and returns a read-only result. Tokens are validated in token-options.ts.
 import { LOG_LEVELS, type LogLevel, type LogSink } from './log.ts';
+import { describe, fail, int } from './option-errors.ts';
+import { resolveMetricsToken, resolveTokens, type ResolvedToken } from './token-options.ts';
 
 /** One accepted bearer token, optionally restricted to keys that start with `prefix` (compared as UTF-8 bytes). */
 export interface BridgeToken {
@@ -114,17 +115,6 @@ export interface ValkeyEndpoint {
   readonly tlsOptions?: { readonly ca?: string; readonly cert?: string; readonly key?: string };
 }
 
-/** A token ready for constant-time comparison: only its SHA-256 digest is kept. */
-export interface ResolvedToken {
-  readonly digest: Buffer;
-  /** UTF-8 bytes of the prefix, or null for unrestricted. */
-  readonly prefix: Uint8Array | null;
-  /** `token#<n>` (1-based position), safe to log. */
-  readonly label: string;
-  /** Concurrent sessions this token may hold. */
-  readonly maxSessions: number;
-}
-
 export type ResolvedBridgeOptions = Readonly<{
   tokens: readonly ResolvedToken[];
   valkey: ValkeyEndpoint;
@@ -154,17 +144,6 @@ export type ResolvedBridgeOptions = Readonly<{
   tls: { readonly cert: string; readonly key: string } | null;
 }>;
 
-/** An option error carries the option's name so that the CLI can name the setting that set it. */
-export type OptionError = (TypeError | RangeError) & { option: string };
-
-function fail(kind: 'type' | 'range', option: string, message: string): never {
-  const err = (kind === 'type' ? new TypeError(message) : new RangeError(message)) as OptionError;
-  err.option = option;
-  throw err;
-}
-
-const MIN_TOKEN_CHARS = 16;
-const MAX_TOKEN_CHARS = 4096;
 /** Extension names that would break the shared data connection (state, blocking, subscriber mode) or its security. */
 const FORBIDDEN_EXTENSIONS = new Set([
   'MULTI', 'EXEC', 'DISCARD', 'WATCH', 'UNWATCH', 'SUBSCRIBE', 'PSUBSCRIBE', 'SSUBSCRIBE', 'UNSUBSCRIBE',
@@ -181,20 +160,6 @@ const FORBIDDEN_EXTENSIONS = new Set([
   'PFCOUNT', 'SORT', 'SORT_RO', 'GEORADIUS', 'GEORADIUSBYMEMBER', 'GEOSEARCHSTORE',
 ]);
 const BUILT_IN = new Set(['PING', 'TRACKED.GET', 'GET', 'PTTL', 'EXISTS', 'SET', 'DEL']);
-
-function int(option: string, value: unknown, min: number, max: number): number {
-  if (typeof value !== 'number' || !Number.isInteger(value)) {
-    fail('type', option, `${option} must be an integer, got ${describe(value)}`);
-  }
-  if (value < min || value > max) fail('range', option, `${option} must be between ${min} and ${max}, got ${value}`);
-  return value;
-}
-
-function describe(value: unknown): string {
-  if (typeof value === 'string') return JSON.stringify(value.length > 60 ? value.slice(0, 60) + '…' : value);
-  if (typeof value === 'number' || typeof value === 'boolean' || value === null || value === undefined) return String(value);
-  return Array.isArray(value) ? 'an array' : `a ${typeof value}`;
-}
 
 /**
  * Parses a `redis://` / `rediss://` URL. The password never appears in errors or in `display`.
@@ -231,65 +196,12 @@ export function parseValkeyUrl(option: string, url: unknown): ValkeyEndpoint {
   });
 }
 
-function resolveTokens(value: unknown, maxSessionsPerToken: number): ResolvedToken[] {
-  if (!Array.isArray(value) || value.length === 0) {
-    fail('type', 'tokens', `tokens must be a non-empty array of {token, prefix?}, got ${describe(value)}; the bridge refuses to run without a token`);
-  }
-  const seen = new Set<string>();
-  const resolved = value.map((entry: unknown, i: number): ResolvedToken => {
-    const name = `tokens[${i}]`;
-    if (typeof entry !== 'object' || entry === null) fail('type', 'tokens', `${name} must be an object {token, prefix?}, got ${describe(entry)}`);
-    const { token, prefix, maxSessions } = entry as { token?: unknown; prefix?: unknown; maxSessions?: unknown };
-    // Never echo a token: report its length only.
-    if (typeof token !== 'string') fail('type', 'tokens', `${name}.token must be a string, got ${describe(typeof token)}`);
-    if (token.length < MIN_TOKEN_CHARS || token.length > MAX_TOKEN_CHARS) {
-      fail('range', 'tokens', `${name}.token must be ${MIN_TOKEN_CHARS} to ${MAX_TOKEN_CHARS} characters, got ${token.length}`);
-    }
-    if (!/^[\x21-\x7e]+$/.test(token)) fail('range', 'tokens', `${name}.token must be visible ASCII without spaces`);
-    if (seen.has(token)) fail('range', 'tokens', `${name}.token repeats an earlier token`);
-    seen.add(token);
-    if (prefix !== undefined && (typeof prefix !== 'string' || prefix.length === 0)) {
-      fail('type', 'tokens', `${name}.prefix must be a non-empty string when given, got ${describe(prefix)}`);
-    }
-    return Object.freeze({
-      digest: createHash('sha256').update(token).digest(),
-      prefix: prefix === undefined ? null : new Uint8Array(Buffer.from(prefix, 'utf8')),
-      label: `token#${i + 1}`,
-      maxSessions: maxSessions === undefined ? maxSessionsPerToken : int('tokens', maxSessions, 1, 1_000_000),
-    });
-  });
-  // A key under two prefixes would belong to two tenants: nested or equal prefixes are refused.
-  for (const a of resolved) {
-    for (const b of resolved) {
-      if (a === b || !a.prefix || !b.prefix) continue;
-      if (startsWith(b.prefix, a.prefix)) {
-        fail('range', 'tokens', `${b.label}.prefix overlaps ${a.label}.prefix (one starts with the other); tenant prefixes must be disjoint`);
-      }
-    }
-  }
-  return resolved;
-}
-
-function startsWith(bytes: Uint8Array, prefix: Uint8Array): boolean {
-  if (bytes.length < prefix.length) return false;
-  for (let i = 0; i < prefix.length; i++) if (bytes[i] !== prefix[i]) return false;
-  return true;
-}
-
 function resolveTls(value: unknown): { cert: string; key: string } | null {
   if (value === undefined) return null;
   const { cert, key } = (value ?? {}) as { cert?: unknown; key?: unknown };
   if (typeof cert !== 'string' || !cert.includes('-----BEGIN')) fail('type', 'tls', 'tls.cert must be a PEM certificate chain');
   if (typeof key !== 'string' || !key.includes('-----BEGIN')) fail('type', 'tls', 'tls.key must be a PEM private key');
   return Object.freeze({ cert, key });
-}
-
-function resolveMetricsToken(value: unknown): Buffer | null {
-  if (value === undefined) return null;
-  if (typeof value !== 'string' || value.length < MIN_TOKEN_CHARS || value.length > MAX_TOKEN_CHARS || !/^[\x21-\x7e]+$/.test(value)) {
-    fail('range', 'metricsToken', `metricsToken must be ${MIN_TOKEN_CHARS} to ${MAX_TOKEN_CHARS} visible ASCII characters`);
-  }
-  return createHash('sha256').update(value).digest();
 }
 
 function resolveExtraCommands(value: unknown): readonly string[] {

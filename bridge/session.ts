@@ -1,19 +1,22 @@
-// One client WebSocket session: decodes pipelined RESP commands, runs them through the allowlist on the tracked
-// connection, and writes replies in command order with invalidation pushes interleaved. Cacheability of a
+// One client WebSocket session: takes pipelined RESP commands from its input (session-input.ts), runs them through
+// the allowlist on the tracked connection, and has its output (session-output.ts) write replies in command order
+// with invalidation pushes interleaved; it owns the turn, backpressure and the close. Cacheability of a
 // TRACKED.GET is decided when its reply is written, not when Valkey answered (docs/bridge.md, "Race safety").
 // Replies that become ready in one turn leave together in one frame: a frame per reply cost a syscall each.
 import type { RawData, WebSocket } from 'ws';
 import { ProtocolError } from '../shared/errors.ts';
-import { INVALIDATE, CLOSE_CODES } from '../shared/protocol.ts';
-import { RespDecoder, encodeValues } from '../shared/resp/index.ts';
-import { RespErrorReply, RespPush, type RespValue } from '../shared/resp/types.ts';
+import { CLOSE_CODES } from '../shared/protocol.ts';
+import { RespErrorReply, type RespValue } from '../shared/resp/types.ts';
 import type { Allowlist } from './allowlist.ts';
-import { CommandRunner, readySlot, type Slot } from './command-runner.ts';
+import { CommandRunner, readySlot } from './command-runner.ts';
 import type { Logger } from './log.ts';
 import type { BridgeMetrics, ErrorKind } from './metrics.ts';
-import type { ResolvedBridgeOptions, ResolvedToken } from './options.ts';
+import type { ResolvedBridgeOptions } from './options.ts';
 import type { KeyPushRouter, PushTarget } from './push-router.ts';
-import { replyBytes, SessionBudget } from './session-budget.ts';
+import { SessionBudget } from './session-budget.ts';
+import { SessionInput } from './session-input.ts';
+import { SessionOutput } from './session-output.ts';
+import type { ResolvedToken } from './token-options.ts';
 import type { Tracker } from './tracker.ts';
 import { WorkQueue } from './work-queue.ts';
 
@@ -31,9 +34,6 @@ export interface SessionContext {
 /** A command accepted from the client: a decoded value, or a reply the bridge already knows (a text frame). */
 type Work = { command: RespValue } | { reply: RespErrorReply; kind: ErrorKind };
 
-const INVALIDATE_BYTES = new TextEncoder().encode(INVALIDATE);
-/** Bytes decoded at a time from one message, and only when the session needs more commands (see decodeMore). */
-const FEED_SLICE_BYTES = 16 * 1024;
 /** Commands one session may dispatch (or answer itself) per event-loop turn before it yields to the others. */
 const TURN_COMMANDS = 256;
 const TEXT_FRAME = 'ERR protocol: text frames are not supported; send RESP in binary frames';
@@ -43,12 +43,9 @@ export class Session implements PushTarget {
   readonly id = nextId++;
   /** Set false by the heartbeat when it pings; a pong sets it back. */
   alive = true;
-  private readonly decoder: RespDecoder;
   private readonly runner: CommandRunner;
   private readonly backlog = new WorkQueue<Work>();
-  private readonly slots: Slot[] = [];
-  private pushKeys = new Set<string>();
-  private pushAll = false;
+  private readonly output: SessionOutput;
   private pushScheduled = false;
   private flushScheduled = false;
   private paused = false;
@@ -58,8 +55,7 @@ export class Session implements PushTarget {
   private processing = false;
   private drainWaiters: Array<() => void> = [];
   private readonly budget: SessionBudget;
-  /** The message being decoded (a slice at a time) and how far; the socket stays paused until it is consumed. */
-  private readonly inputs: Array<{ bytes: Buffer; at: number; commands: number }> = [];
+  private readonly inputs: SessionInput;
   private yieldScheduled = false;
 
   constructor(
@@ -67,7 +63,7 @@ export class Session implements PushTarget {
     private readonly token: ResolvedToken,
     private readonly ctx: SessionContext,
   ) {
-    this.decoder = new RespDecoder({ maxBulkBytes: ctx.options.maxFrameBytes, maxDepth: 8 });
+    this.inputs = new SessionInput(ctx.options.maxFrameBytes, ctx.options.maxCommandsPerFrame);
     this.budget = new SessionBudget(ctx.options.maxInflight, ctx.options.maxOwedBytes);
     // Dispatch stops while replies are owed; the socket's drain is when they have left.
     (ws as unknown as { _socket?: NodeJS.EventEmitter })._socket?.on('drain', () => this.guard(() => this.process()));
@@ -77,6 +73,17 @@ export class Session implements PushTarget {
       this.id,
       () => this.scheduleFlush(),
     );
+    this.output = new SessionOutput(ws, {
+      metrics: ctx.metrics,
+      log: ctx.log,
+      maxBufferedBytes: ctx.options.maxBufferedBytes,
+      sessionId: this.id,
+      runner: this.runner,
+      budget: this.budget,
+      target: this,
+      isClosed: () => this.closed,
+      onSlowReader: () => this.closeWith(CLOSE_CODES.POLICY_VIOLATION, 'outbound buffer over maxBufferedBytes'),
+    });
     ws.on('message', (data: RawData, isBinary: boolean) => this.guard(() => this.onMessage(data, isBinary)));
     ws.on('pong', () => { this.alive = true; });
     ws.on('error', (err: Error) => {
@@ -95,12 +102,7 @@ export class Session implements PushTarget {
 
   queuePush(keys: readonly string[] | null, immediate: boolean): void {
     if (this.closed) return;
-    if (keys === null) {
-      this.pushAll = true;
-      this.pushKeys.clear();
-    } else if (!this.pushAll) {
-      for (const key of keys) this.pushKeys.add(key);
-    }
+    this.output.addPush(keys);
     // A write's push goes out with this turn's replies, ahead of them (writeReady takes pushes first), so it still
     // precedes the writer's reply without a frame of its own.
     if (immediate) {
@@ -109,7 +111,7 @@ export class Session implements PushTarget {
       this.pushScheduled = true;
       setImmediate(() => {
         this.pushScheduled = false;
-        this.guard(() => this.flushPushes());
+        this.guard(() => this.output.flushPushes());
       });
     }
   }
@@ -139,9 +141,9 @@ export class Session implements PushTarget {
     if (this.closed) return;
     this.stopping ??= { code: CLOSE_CODES.GOING_AWAY, reason: 'bridge shutting down' };
     this.backlog.clear();
-    this.inputs.length = 0;
+    this.inputs.clear();
     this.setPaused(true);
-    if (this.slots.length > 0) {
+    if (this.output.slots.length > 0) {
       await new Promise<void>((resolve) => {
         const timer = setTimeout(resolve, Math.max(0, deadline - Date.now()));
         this.drainWaiters.push(() => { clearTimeout(timer); resolve(); });
@@ -167,29 +169,14 @@ export class Session implements PushTarget {
     // Decoded lazily, a slice at a time as the session's budget frees up (decodeMore): a message of 65536 commands
     // is never all turned into objects at once, and the socket stays paused until the message is consumed.
     // ws may still deliver a message it had already read when the socket was paused: queue it behind this one.
-    this.inputs.push({ bytes: chunk, at: 0, commands: 0 });
+    this.inputs.push(chunk);
     this.process();
   }
 
   /** Decodes the next slice of the current message into the backlog. False on a protocol failure. */
   private decodeMore(): boolean {
-    const input = this.inputs[0]!;
     try {
-      const max = this.ctx.options.maxCommandsPerFrame;
-      const slice = input.bytes.subarray(input.at, input.at + FEED_SLICE_BYTES);
-      input.at += slice.length;
-      for (const command of this.decoder.feed(slice)) {
-        this.backlog.push({ command });
-        if (++input.commands > max) {
-          throw new ProtocolError('ERR_RESP_TOO_MANY', `more than ${max} commands in one message`, CLOSE_CODES.MESSAGE_TOO_BIG);
-        }
-      }
-      if (input.at >= input.bytes.length) {
-        this.inputs.shift();
-        if (this.decoder.bufferedBytes > 0) {
-          throw new ProtocolError('ERR_RESP_INCOMPLETE', 'a message must hold complete commands; a command never spans two messages');
-        }
-      }
+      this.inputs.decodeSlice((command) => this.backlog.push({ command }));
       return true;
     } catch (err) {
       if (!(err instanceof ProtocolError)) throw err;
@@ -203,10 +190,10 @@ export class Session implements PushTarget {
     this.ctx.metrics.error(err.closeCode === CLOSE_CODES.MESSAGE_TOO_BIG ? 'too_big' : 'protocol');
     this.ctx.log.info('session sent malformed RESP; closing', { session: this.id, code: err.code });
     this.backlog.clear();
-    this.inputs.length = 0;
+    this.inputs.clear();
     this.stopping = { code: err.closeCode, reason: 'malformed RESP' };
     this.setPaused(true);
-    this.slots.push(readySlot(new RespErrorReply(`ERR protocol: ${err.message.replace(/[\r\n]+/g, ' ')}`)));
+    this.output.slots.push(readySlot(new RespErrorReply(`ERR protocol: ${err.message.replace(/[\r\n]+/g, ' ')}`)));
     this.process();
   }
 
@@ -222,14 +209,14 @@ export class Session implements PushTarget {
     try {
       for (;;) {
         let progress = false;
-        while (!this.stopping && dispatched < TURN_COMMANDS && this.budget.allows(this.slots.length, this.ws.bufferedAmount)) {
+        while (!this.stopping && dispatched < TURN_COMMANDS && this.budget.allows(this.output.slots.length, this.ws.bufferedAmount)) {
           if (this.backlog.length === 0 && (this.inputs.length === 0 || !this.decodeMore())) break;
           if (this.backlog.length === 0) continue;
           this.dispatch(this.backlog.shift()!);
           dispatched++;
           progress = true;
         }
-        if (this.writeReady() > 0) progress = true;
+        if (this.output.writeReady() > 0) progress = true;
         if (!progress || this.closed) break;
       }
     } finally {
@@ -246,7 +233,7 @@ export class Session implements PushTarget {
     }
     // TCP backpressure: stop reading while commands (or the rest of a message) wait for the budget.
     this.setPaused(waiting || (this.stopping !== null && this.ws.readyState === this.ws.OPEN));
-    if (this.slots.length === 0) {
+    if (this.output.slots.length === 0) {
       if (this.stopping) this.closeWith(this.stopping.code, this.stopping.reason);
       for (const wake of this.drainWaiters.splice(0)) wake();
     }
@@ -267,66 +254,9 @@ export class Session implements PushTarget {
   private dispatch(work: Work): void {
     if ('reply' in work) {
       this.ctx.metrics.error(work.kind);
-      this.slots.push(readySlot(work.reply));
+      this.output.slots.push(readySlot(work.reply));
     } else {
-      this.slots.push(this.runner.start(work.command));
-    }
-  }
-
-  /** Writes the ready prefix of the slots (pending pushes first) as one frame. Returns the number of replies. */
-  private writeReady(): number {
-    const out: RespValue[] = [];
-    const push = this.takePush();
-    if (push) out.push(push);
-    let replies = 0;
-    while (this.slots.length > 0 && this.slots[0]!.ready) {
-      // finish() decides cacheability now, just before the frame is encoded, and may queue a push (the key of a
-      // poisoned read, an evicted key): that push goes ahead of this reply.
-      const reply = this.runner.finish(this.slots.shift()!, this);
-      const queued = this.takePush();
-      if (queued) out.push(queued);
-      out.push(reply);
-      this.budget.replied(replyBytes(reply));
-      replies++;
-    }
-    if (out.length > 0) this.send(out);
-    return replies;
-  }
-
-  private takePush(): RespPush | null {
-    if (this.pushAll) {
-      this.pushAll = false;
-      this.ctx.metrics.invalidationsDelivered.inc();
-      return new RespPush([INVALIDATE_BYTES, null]);
-    }
-    if (this.pushKeys.size === 0) return null;
-    const keys = [...this.pushKeys].map((key) => Buffer.from(key, 'latin1'));
-    this.pushKeys.clear();
-    this.ctx.metrics.invalidationsDelivered.inc(keys.length);
-    return new RespPush([INVALIDATE_BYTES, keys]);
-  }
-
-  private flushPushes(): void {
-    const push = this.takePush();
-    if (push) this.send([push]);
-  }
-
-  private send(values: RespValue[]): void {
-    if (this.closed || this.ws.readyState !== this.ws.OPEN) return;
-    if (this.ws.bufferedAmount > this.ctx.options.maxBufferedBytes) {
-      this.ctx.metrics.error('slow_reader');
-      this.ctx.log.info('session is not reading its replies; closing', { session: this.id });
-      this.closeWith(CLOSE_CODES.POLICY_VIOLATION, 'outbound buffer over maxBufferedBytes');
-      return;
-    }
-    const bytes = encodeValues(values);
-    this.ctx.metrics.frameBytesOut.inc(bytes.length);
-    this.ws.send(bytes, { binary: true });
-    // Dispatch stops at maxOwedBytes, so no later send may come to notice a reader that stopped: check now too.
-    if (this.ws.bufferedAmount > this.ctx.options.maxBufferedBytes) {
-      this.ctx.metrics.error('slow_reader');
-      this.ctx.log.info('session is not reading its replies; closing', { session: this.id });
-      this.closeWith(CLOSE_CODES.POLICY_VIOLATION, 'outbound buffer over maxBufferedBytes');
+      this.output.slots.push(this.runner.start(work.command));
     }
   }
 
@@ -342,7 +272,7 @@ export class Session implements PushTarget {
     this.stopping ??= { code, reason };
     // Nothing more runs: without a backlog, process() never pauses the socket again before the close completes.
     this.backlog.clear();
-    this.inputs.length = 0;
+    this.inputs.clear();
     if (this.ws.readyState !== this.ws.OPEN) return;
     // Read again so that the peer's close frame is seen; input is ignored once stopping.
     this.paused = false;
@@ -353,11 +283,11 @@ export class Session implements PushTarget {
   private onClose(code: number): void {
     if (this.closed) return;
     this.closed = true;
-    for (const slot of this.slots) this.runner.release(slot);
-    this.slots.length = 0;
+    for (const slot of this.output.slots) this.runner.release(slot);
+    this.output.slots.length = 0;
     this.backlog.clear();
-    this.inputs.length = 0;
-    this.pushKeys.clear();
+    this.inputs.clear();
+    this.output.clearPushes();
     this.ctx.router.removeSession(this);
     for (const wake of this.drainWaiters.splice(0)) wake();
     this.ctx.log.debug('session closed', { session: this.id, code });

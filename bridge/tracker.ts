@@ -1,13 +1,14 @@
 // The tracked Valkey connection pair: `data` (default-mode CLIENT TRACKING, redirected; carries every session
-// command) and `sub` (subscribed to __redis__:invalidate). Owns epochs, pending-read tokens and the PING health
-// checks. Why each rule exists: docs/bridge.md, "Epochs" and "Race safety".
-import { isIP } from 'node:net';
-import { Redis, ReplyError, type RedisOptions } from 'iovalkey';
+// command) and `sub` (subscribed to __redis__:invalidate). Owns epochs, pending-read tokens, tracking setup and the
+// commands; the PING checks are valkey-liveness.ts. Why each rule exists: docs/bridge.md, "Epochs" and "Race safety".
+import { Redis, ReplyError } from 'iovalkey';
 import { SCRIPTS, SCRIPT_SHA } from '../shared/valkeyaside.ts';
 import type { ScriptName } from './allowlist.ts';
 import type { Logger } from './log.ts';
 import type { ValkeyEndpoint } from './options.ts';
 import { PendingReads, type PendingRead } from './pending-reads.ts';
+import { asBuffer, connectionOptions } from './valkey-connection.ts';
+import { ValkeyLiveness, type ConnectionRole } from './valkey-liveness.ts';
 
 export type { PendingRead } from './pending-reads.ts';
 
@@ -49,27 +50,6 @@ export class ValkeyUnavailableError extends Error {
   override name = 'ValkeyUnavailableError';
 }
 
-const asBuffer = (bytes: Uint8Array): Buffer =>
-  Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-
-function connectionOptions(endpoint: ValkeyEndpoint, name: string, extra: RedisOptions): RedisOptions {
-  return {
-    host: endpoint.host,
-    port: endpoint.port,
-    username: endpoint.username,
-    password: endpoint.password,
-    db: endpoint.db,
-    tls: endpoint.tls ? { servername: isIP(endpoint.host) ? undefined : endpoint.host, ...endpoint.tlsOptions } : undefined,
-    connectionName: name,
-    lazyConnect: true,
-    // Fail in-flight commands on a disconnect instead of resending them, untracked, on the next connection.
-    maxRetriesPerRequest: 0,
-    enableOfflineQueue: false,
-    retryStrategy: (times: number) => Math.min(times * 100, 1000),
-    ...extra,
-  };
-}
-
 export class Tracker {
   private readonly data: Redis;
   private readonly sub: Redis;
@@ -79,12 +59,7 @@ export class Tracker {
   private dataWasReady = false;
   private subWasReady = false;
   private closing = false;
-  private timer: NodeJS.Timeout | undefined;
-  private subPingOutstanding = false;
-  private dataPingSentAt: number | null = null;
-  /** When bytes last arrived on each connection: replies queued behind others are progress, not a dead socket. */
-  private readonly bytesAt = { data: 0, sub: 0 };
-  private subBytesAtLastTick = 0;
+  private readonly liveness: ValkeyLiveness;
   private readonly loggedErrors = new Set<string>();
   private subId: number | null = null;
   /** The data socket while it is corked for the current turn (see corkForTurn). */
@@ -100,13 +75,11 @@ export class Tracker {
       // Bounds the handshake (AUTH, the INFO ready check) on a peer that accepted the connection but went silent.
       commandTimeout: config.commandTimeoutMs,
     }));
+    this.liveness = new ValkeyLiveness(this.data, this.sub, config, () => this.closing);
     for (const [role, conn] of [['data', this.data], ['sub', this.sub]] as const) {
       conn.on('error', (err: Error) => this.onError(role, err));
       conn.on('close', () => this.onClose(role));
-      conn.on('connect', () => {
-        this.bytesAt[role] = Date.now();
-        conn.stream?.on('data', () => { this.bytesAt[role] = Date.now(); });
-      });
+      this.liveness.watch(role, conn);
     }
     this.data.on('ready', () => this.onDataReady());
     this.sub.on('ready', () => void this.onSubReady());
@@ -133,10 +106,7 @@ export class Tracker {
   start(): void {
     this.data.connect().catch(() => undefined);
     this.sub.connect().catch(() => undefined);
-    // Decide after the poll phase (setImmediate), so that a PONG already received during an event-loop stall
-    // counts: a busy bridge must not mistake itself for a dead Valkey.
-    this.timer = setInterval(() => setImmediate(() => this.checkLiveness()), this.config.pingMs);
-    this.timer.unref();
+    this.liveness.start();
   }
 
   /** Registers a tracked read of `key` BEFORE it is sent (docs/bridge.md, "Race safety"). Release with {@link endRead}. */
@@ -205,7 +175,7 @@ export class Tracker {
   /** Stops the checks and closes both connections; no further hooks run. */
   async close(): Promise<void> {
     this.closing = true;
-    clearInterval(this.timer);
+    this.liveness.stop();
     // Only a live socket emits 'end' after disconnect(); one waiting to reconnect just stops (iovalkey quirk).
     const ended = [this.data, this.sub].map((conn) =>
       ['connecting', 'connect', 'ready'].includes(conn.status)
@@ -248,13 +218,9 @@ export class Tracker {
     this.config.log.warn('valkey connection error', { role, error: err });
   }
 
-  private onClose(role: 'data' | 'sub'): void {
-    if (role === 'sub') {
-      this.subPingOutstanding = false;
-      this.subId = null;
-    } else {
-      this.dataPingSentAt = null;
-    }
+  private onClose(role: ConnectionRole): void {
+    this.liveness.reset(role);
+    if (role === 'sub') this.subId = null;
     const wasReady = role === 'data' ? this.dataWasReady : this.subWasReady;
     if (role === 'data') this.dataWasReady = false;
     else this.subWasReady = false;
@@ -325,43 +291,5 @@ export class Tracker {
     for (const item of items) if (Buffer.isBuffer(item)) keys.push(item.toString('latin1'));
     this.poison(keys);
     this.config.hooks.onInvalidate(keys);
-  }
-
-  /** PING both connections; an unanswered PING destroys the socket, which takes the close → new epoch path. */
-  private checkLiveness(): void {
-    if (this.closing) return;
-    if (this.sub.status === 'ready') {
-      const subSilent = this.bytesAt.sub === this.subBytesAtLastTick;
-      this.subBytesAtLastTick = this.bytesAt.sub;
-      if (this.subPingOutstanding && subSilent) {
-        this.config.log.warn('valkey subscriber missed a PING; reconnecting', { pingMs: this.config.pingMs });
-        this.subPingOutstanding = false;
-        this.sub.stream?.destroy();
-      } else if (!this.subPingOutstanding) {
-        this.subPingOutstanding = true;
-        const stream = this.sub.stream;
-        this.sub.ping().then(() => {
-          if (this.sub.stream === stream) this.subPingOutstanding = false;
-        }, () => undefined);
-      }
-    }
-    if (this.data.status === 'ready') {
-      // Data replies may queue behind slow commands or big replies, so allow it the command timeout rather than one
-      // interval, and count any byte received meanwhile as life: load alone must never start an epoch.
-      const sentAt = this.dataPingSentAt;
-      const allowMs = Math.max(this.config.commandTimeoutMs, this.config.pingMs);
-      const now = Date.now();
-      if (sentAt !== null && now - sentAt > allowMs && now - this.bytesAt.data > allowMs) {
-        this.config.log.warn('valkey data connection missed a PING; reconnecting', {});
-        this.dataPingSentAt = null;
-        this.data.stream?.destroy();
-      } else if (sentAt === null) {
-        const stream = this.data.stream;
-        this.dataPingSentAt = Date.now();
-        this.data.ping().then(() => {
-          if (this.data.stream === stream) this.dataPingSentAt = null;
-        }, () => undefined);
-      }
-    }
   }
 }
