@@ -172,7 +172,7 @@ export class CoordinatorClient {
     } catch (error) {
       if (!(error instanceof ConnectionError) || loader === undefined || this.options.onUnavailable !== 'load') throw error;
       if (state.loaded !== undefined) return { value: state.loaded.value, outcome: 'bypass' };
-      return this.#bypass(keys.key, ttlMs, timeoutMs, loader, form, signal, error);
+      return this.#bypass(keys, ttlMs, timeoutMs, loader, form, signal, error);
     }
   }
 
@@ -235,23 +235,24 @@ export class CoordinatorClient {
     return { value: own && state.loaded !== undefined ? state.loaded.value : form.fromBytes(reply.value, keys.key), outcome: reply.outcome };
   }
 
-  /** The cache is down and the caller chose `onUnavailable: 'load'`: run the loader alone, bounded per isolate. */
-  async #bypass<T, K>(key: K, ttlMs: number, timeoutMs: number, loader: Loader<T, K>, form: ValueForm<T, K>,
+  /**
+   * The cache is down and the caller chose `onUnavailable: 'load'`: run the loader alone, under the get's deadline.
+   * At most `maxBypassLoads` loaders run at once in this isolate (counted until each settles, even past its get).
+   */
+  async #bypass<T, K>(keys: KeyForms<K>, ttlMs: number, timeoutMs: number, loader: Loader<T, K>, form: ValueForm<T, K>,
     signal: AbortSignal | undefined, unavailable: ConnectionError): Promise<GetResult<T>> {
     if (bypassLoads >= this.options.maxBypassLoads) throw unavailable;
     bypassLoads++;
     const abort = new AbortController();
-    const timer = setTimeout(() => abort.abort(new TimeoutError(`loading while the cache is unavailable timed out after ${timeoutMs} ms`)), timeoutMs);
-    const onAbort = () => abort.abort(signal?.reason);
-    signal?.addEventListener('abort', onAbort, { once: true });
-    try {
-      const value = await loader(key, loaderContext(key, ttlMs, abort.signal, () => {}));
-      form.toBytes(value, key);
-      return { value, outcome: 'bypass' };
-    } finally {
-      bypassLoads--;
-      clearTimeout(timer);
-      signal?.removeEventListener('abort', onAbort);
-    }
+    const loading = Promise.resolve().then(() => loader(keys.key, loaderContext(keys.key, ttlMs, abort.signal, () => {})));
+    const settled = () => { bypassLoads--; };
+    loading.then(settled, settled);
+    const value = await untilDeadline(loading, `get(${keys.display})`, timeoutMs, signal, (message, cause) => {
+      const error = new TimeoutError(message, cause === undefined ? undefined : { cause });
+      abort.abort(error);
+      return () => error;
+    });
+    form.toBytes(value, keys.key);
+    return { value, outcome: 'bypass' };
   }
 }

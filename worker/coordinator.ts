@@ -218,7 +218,7 @@ export class CacheAsideCoordinator extends DurableObject<CoordinatorEnv> {
         try {
           const woken = Promise.race([watch.fired, markerWatch.fired]);
           // No push follows a read the bridge could not track (its tracking was down): read again soon instead.
-          await deadline.race(watched && marker.watched ? woken : Promise.race([woken, this.#retryAfterUntracked()]));
+          await deadline.race(watched && marker.watched ? woken : this.#wokenOrRetry(woken));
         } finally {
           this.#waitingGets--;
         }
@@ -284,9 +284,14 @@ export class CacheAsideCoordinator extends DurableObject<CoordinatorEnv> {
     return { kind: 'value', value, outcome: !stored ? 'not-cached' : tookOver ? 'took-over' : 'loaded' };
   }
 
-  /** Resolves after `untrackedRetryMs`: the bound on a wait that no push would end. */
-  #retryAfterUntracked(): Promise<void> {
-    return new Promise((resolve) => setTimeout(resolve, this.#settings.untrackedRetryMs));
+  /** `woken`, or `untrackedRetryMs` from now if sooner: the bound on a wait that no push would end. */
+  async #wokenOrRetry(woken: Promise<void>): Promise<void> {
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    try {
+      await Promise.race([woken, new Promise<void>((resolve) => { timer = setTimeout(resolve, this.#settings.untrackedRetryMs); })]);
+    } finally {
+      if (timer !== undefined) clearTimeout(timer);
+    }
   }
 
   #onPush(keys: string[] | null): void {
