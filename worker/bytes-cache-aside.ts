@@ -26,6 +26,10 @@ const BYTES: ValueForm<Uint8Array, BytesKey> = {
     return value;
   },
   fromBytes: (bytes) => bytes,
+  peek: async (stub, binaryKey) => {
+    const bytes = await stub.peekValue(binaryKey);
+    return bytes instanceof Uint8Array ? bytes : undefined;
+  },
 };
 
 export class BytesCacheAside {

@@ -43,6 +43,10 @@ const TEXT: ValueForm<string, string> = {
     }
     return text;
   },
+  peek: async (stub, binaryKey) => {
+    const text = await stub.peekText(binaryKey);
+    return typeof text === 'string' ? text : undefined;
+  },
 };
 
 function isNamespace(value: unknown): value is DurableObjectNamespace<CacheAsideCoordinator> {

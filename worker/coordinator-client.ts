@@ -41,10 +41,14 @@ export interface GetResult<T> {
   readonly outcome: GetOutcome;
 }
 
-/** How a view's values become the bytes stored in Valkey, and back. Both may throw (TypeError, SerializationError). */
+/**
+ * How a view's values become the bytes stored in Valkey, and back (both may throw: TypeError, SerializationError),
+ * and how it asks a coordinator for a local copy: the hit path, so each view takes the cheapest RPC for its form.
+ */
 export interface ValueForm<T, K> {
   toBytes(value: unknown, key: K): Uint8Array;
   fromBytes(bytes: Uint8Array, key: K): T;
+  peek(stub: CoordinatorStub, binaryKey: string): Promise<T | undefined>;
 }
 
 /** One get's key in the forms the client needs: as the caller gave it, as a binary string, and for messages. */
@@ -54,7 +58,8 @@ export interface KeyForms<K> {
   readonly display: string;
 }
 
-type Stub = DurableObjectStub<CacheAsideCoordinator>;
+export type CoordinatorStub = DurableObjectStub<CacheAsideCoordinator>;
+type Stub = CoordinatorStub;
 
 /** Loads running now in this isolate while bypassing the cache (`onUnavailable: 'load'`). */
 let bypassLoads = 0;
@@ -199,13 +204,13 @@ export class CoordinatorClient {
     const name = this.nameFor(keys.binary);
     const stub: Stub = this.#namespace.getByName(name);
     // Hits first, through a call with primitive arguments and no loader stub: most gets of a cache end here.
-    let hit: Uint8Array | undefined;
+    let hit: T | undefined;
     try {
-      hit = await stub.peekValue(keys.binary);
+      hit = await form.peek(stub, keys.binary);
     } catch (error) {
       throw rpcFailure(error, name);
     }
-    if (hit instanceof Uint8Array) return { value: form.fromBytes(hit, keys.key), outcome: 'hit' };
+    if (hit !== undefined) return { value: hit, outcome: 'hit' };
 
     const requestId = crypto.randomUUID();
     const callback = loader && wrapLoader(loader, keys.key, form, state);

@@ -3,7 +3,7 @@
 // so one key's loader runs once however many isolates ask. The loader itself runs in the caller, called back over RPC.
 // Keys are binary strings (shared/bytes.ts), values the exact bytes: nothing here decodes text.
 import { DurableObject } from 'cloudflare:workers';
-import { binaryBytes, binaryString, describeKey, wireKey } from '../shared/bytes.ts';
+import { binaryBytes, binaryString, describeKey, utf8Text, wireKey } from '../shared/bytes.ts';
 import { ConnectionError, TimeoutError, ValkeyasideError } from '../shared/errors.ts';
 import { RespSimple } from '../shared/resp/index.ts';
 import type { RespValue } from '../shared/resp/index.ts';
@@ -81,6 +81,15 @@ export class CacheAsideCoordinator extends DurableObject<CoordinatorEnv> {
     if (local == null || isPlaceholder(local)) return undefined;
     this.#touch();
     return local;
+  }
+
+  /**
+   * RPC: as `peekValue`, as text: the local copy when it is valid UTF-8 (else undefined, and `getValue` reports it).
+   * Text crosses RPC cheaper than bytes, so the text view's hits take this one.
+   */
+  peekText(key: string): string | undefined {
+    const local = this.peekValue(key);
+    return local === undefined ? undefined : utf8Text(local);
   }
 
   /** RPC: a get (see `CacheAside.get`). Never throws; errors come back as `{ kind: 'error' }`. */
