@@ -79,7 +79,9 @@ const equalsAscii = (bytes: Uint8Array, text: string): boolean =>
 
 /** Compiled allowlist: the built-in commands plus the operator's extensions. */
 export class Allowlist {
-  private readonly extensions: ReadonlySet<string>;
+  readonly #extensions: ReadonlySet<string>;
+
+  readonly #limits: { maxKeyBytes: number; maxMarkerTtlMs: number };
 
   /**
    * @param extraCommands upper-case extension names, already validated by resolveBridgeOptions.
@@ -87,14 +89,15 @@ export class Allowlist {
    */
   constructor(
     extraCommands: readonly string[] = [],
-    private readonly limits: { maxKeyBytes: number; maxMarkerTtlMs: number } = { maxKeyBytes: 16 * 1024, maxMarkerTtlMs: 600_000 },
+    limits: { maxKeyBytes: number; maxMarkerTtlMs: number } = { maxKeyBytes: 16 * 1024, maxMarkerTtlMs: 600_000 },
   ) {
-    this.extensions = new Set(extraCommands);
+    this.#limits = limits;
+    this.#extensions = new Set(extraCommands);
   }
 
   /** The metric label for a command name: the name when known, else `OTHER` (bounded cardinality). */
   label(name: string): string {
-    return KNOWN.has(name) || this.extensions.has(name) ? name : 'OTHER';
+    return KNOWN.has(name) || this.#extensions.has(name) ? name : 'OTHER';
   }
 
   /**
@@ -108,8 +111,8 @@ export class Allowlist {
     const keyCheck = (keys: Uint8Array[], markerOk: boolean): CommandPlan | null => {
       // Long keys cost the bridge (key index) and Valkey (its tracking table keeps them after the session is gone).
       for (const key of keys) {
-        if (key.length > this.limits.maxKeyBytes) {
-          return err(`ERR key longer than this bridge's limit of ${this.limits.maxKeyBytes} bytes`, 'syntax', command);
+        if (key.length > this.#limits.maxKeyBytes) {
+          return err(`ERR key longer than this bridge's limit of ${this.#limits.maxKeyBytes} bytes`, 'syntax', command);
         }
       }
       if (prefix === null) return null;
@@ -146,12 +149,12 @@ export class Allowlist {
           kind: 'write', command, args, keys: args.slice(1), statusReply: false, changed: (r) => r !== 0,
         };
       case 'SET':
-        return this.planSet(args, command, arity, keyCheck);
+        return this.#planSet(args, command, arity, keyCheck);
       case 'EVALSHA':
       case 'EVAL':
-        return this.planScript(args, command, arity, keyCheck);
+        return this.#planScript(args, command, arity, keyCheck);
       default:
-        if (!this.extensions.has(command)) {
+        if (!this.#extensions.has(command)) {
           return err(`ERR command '${shown}' is not allowed by this bridge`, 'not_allowed', command);
         }
         if (n < 2) return arity();
@@ -161,7 +164,7 @@ export class Allowlist {
     }
   }
 
-  private planSet(
+  #planSet(
     args: Uint8Array[],
     command: string,
     arity: () => CommandPlan,
@@ -197,15 +200,15 @@ export class Allowlist {
     const refused = keyCheck([args[1]!], args[2]!.length === 0);
     if (refused) return refused;
     // A marker says its holder is alive: without a bounded PX, a dead holder could be kept looking alive forever.
-    if (startsWith(args[1]!, MARKER) && (!px || pxMs > this.limits.maxMarkerTtlMs)) {
-      return err(`ERR syntax error: a marker SET needs PX of at most ${this.limits.maxMarkerTtlMs} ms`, 'syntax', command);
+    if (startsWith(args[1]!, MARKER) && (!px || pxMs > this.#limits.maxMarkerTtlMs)) {
+      return err(`ERR syntax error: a marker SET needs PX of at most ${this.#limits.maxMarkerTtlMs} ms`, 'syntax', command);
     }
     // NX without GET: nil means "not set". NX with GET: a value means "key existed, not set".
     const changed = nx ? (get ? (r: RespValue) => r === null || r instanceof RespErrorReply : (r: RespValue) => r !== null) : () => true;
     return { kind: 'write', command, args, keys: [args[1]!], statusReply: !get, changed };
   }
 
-  private planScript(
+  #planScript(
     args: Uint8Array[],
     command: string,
     arity: () => CommandPlan,

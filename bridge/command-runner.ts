@@ -37,30 +37,40 @@ export const latin1 = (bytes: Uint8Array): string =>
 export const readySlot = (reply: RespValue): Slot => ({ ready: true, reply });
 
 export class CommandRunner {
+  readonly #ctx: RunnerContext;
+  readonly #prefix: Uint8Array | null;
+  readonly #sessionId: number;
+  readonly #onReady: () => void;
+
   /**
    * @param prefix the session token's key prefix (bytes) or null
    * @param onReady called (possibly synchronously) whenever a slot becomes ready
    */
   constructor(
-    private readonly ctx: RunnerContext,
-    private readonly prefix: Uint8Array | null,
-    private readonly sessionId: number,
-    private readonly onReady: () => void,
-  ) {}
+    ctx: RunnerContext,
+    prefix: Uint8Array | null,
+    sessionId: number,
+    onReady: () => void,
+  ) {
+    this.#ctx = ctx;
+    this.#prefix = prefix;
+    this.#sessionId = sessionId;
+    this.#onReady = onReady;
+  }
 
   /**
    * Starts one decoded command. Anything sent to Valkey is sent before this returns, so the session's commands
    * reach the data connection in command order.
    */
   start(command: RespValue): Slot {
-    const m = this.ctx.metrics;
-    if (!Array.isArray(command)) return this.refuse('ERR protocol: commands must be RESP arrays of bulk strings');
-    if (command.length === 0) return this.refuse('ERR protocol: empty command');
-    if (!command.every((a) => a instanceof Uint8Array)) return this.refuse('ERR protocol: command arguments must be bulk strings');
-    const plan = this.ctx.allowlist.plan(command as Uint8Array[], this.prefix);
-    m.commands.inc({ command: this.ctx.allowlist.label(plan.command) });
-    if (this.ctx.log.enabled('debug')) this.ctx.log.debug('command', { session: this.sessionId, command: plan.command });
-    const tracker = this.ctx.tracker;
+    const m = this.#ctx.metrics;
+    if (!Array.isArray(command)) return this.#refuse('ERR protocol: commands must be RESP arrays of bulk strings');
+    if (command.length === 0) return this.#refuse('ERR protocol: empty command');
+    if (!command.every((a) => a instanceof Uint8Array)) return this.#refuse('ERR protocol: command arguments must be bulk strings');
+    const plan = this.#ctx.allowlist.plan(command as Uint8Array[], this.#prefix);
+    m.commands.inc({ command: this.#ctx.allowlist.label(plan.command) });
+    if (this.#ctx.log.enabled('debug')) this.#ctx.log.debug('command', { session: this.#sessionId, command: plan.command });
+    const tracker = this.#ctx.tracker;
     switch (plan.kind) {
       case 'reply':
         if (plan.refusal) m.error(plan.refusal);
@@ -70,11 +80,11 @@ export class CommandRunner {
         }
         return readySlot(plan.reply);
       case 'tracked-get':
-        return this.trackedGet(plan.key, plan.capMs);
+        return this.#trackedGet(plan.key, plan.capMs);
       case 'read':
-        return this.run(() => tracker.call(plan.command.toLowerCase(), plan.args.slice(1)), false, null);
+        return this.#run(() => tracker.call(plan.command.toLowerCase(), plan.args.slice(1)), false, null);
       case 'write':
-        return this.run(
+        return this.#run(
           // iovalkey's argument and reply transformers are keyed by lower-case name (HSET key ab became HSET key 0 97
           // 1 98, HGETALL an object): an extension goes out under its upper-case name, untouched.
           () => (plan.script
@@ -92,49 +102,49 @@ export class CommandRunner {
    */
   finish(slot: Slot, session: PushTarget): RespValue {
     const { token, read } = slot;
-    if (token) this.ctx.tracker.endRead(token);
+    if (token) this.#ctx.tracker.endRead(token);
     if (!token || !read) return slot.reply;
     const ttlMs = read.pttl >= 0 ? Math.min(read.pttl, read.capMs) : read.capMs;
-    const cacheable = ttlMs > 0 && this.ctx.tracker.isCacheable(token);
-    if (cacheable) this.ctx.router.registerRead(session, token.key);
+    const cacheable = ttlMs > 0 && this.#ctx.tracker.isCacheable(token);
+    if (cacheable) this.#ctx.router.registerRead(session, token.key);
     // The key changed while the read was in flight, and this session was not yet a reader, so the push went to
     // others only. Send it here too, ahead of the reply: a client waiting on the key (a lock holder's store) must
     // wake and read again, not wait for a push that already went by. Flushes and new epochs push to everyone anyway.
-    else if (token.poisoned && token.epoch === this.ctx.tracker.epoch) session.queuePush([token.key], true);
+    else if (token.poisoned && token.epoch === this.#ctx.tracker.epoch) session.queuePush([token.key], true);
     return [read.value, cacheable ? ttlMs : 0, cacheable];
   }
 
   /** The session closed before writing `slot`: release its token. */
   release(slot: Slot): void {
-    if (slot.token) this.ctx.tracker.endRead(slot.token);
+    if (slot.token) this.#ctx.tracker.endRead(slot.token);
   }
 
-  private refuse(message: string): Slot {
-    this.ctx.metrics.commands.inc({ command: 'OTHER' });
-    this.ctx.metrics.error('protocol');
+  #refuse(message: string): Slot {
+    this.#ctx.metrics.commands.inc({ command: 'OTHER' });
+    this.#ctx.metrics.error('protocol');
     return readySlot(new RespErrorReply(message));
   }
 
-  private trackedGet(key: Uint8Array, capMs: number): Slot {
+  #trackedGet(key: Uint8Array, capMs: number): Slot {
     // The token exists before the read is sent: an invalidation arriving at any later moment poisons it.
-    const token = this.ctx.tracker.beginRead(latin1(key));
+    const token = this.#ctx.tracker.beginRead(latin1(key));
     const slot: Slot = { ready: false, reply: null, token };
-    this.ctx.tracker.readTracked(key).then(
+    this.#ctx.tracker.readTracked(key).then(
       (result) => {
         if (result instanceof Error) {
-          this.ctx.metrics.error('valkey');
+          this.#ctx.metrics.error('valkey');
           slot.reply = toRespValue(result, false);
         } else {
           slot.read = { value: result.value, pttl: result.pttl, capMs };
         }
-        this.complete(slot);
+        this.#complete(slot);
       },
-      (err: unknown) => this.fail(slot, err),
+      (err: unknown) => this.#fail(slot, err),
     );
     return slot;
   }
 
-  private run(send: () => Promise<unknown>, statusReply: boolean, write: WritePlan | null): Slot {
+  #run(send: () => Promise<unknown>, statusReply: boolean, write: WritePlan | null): Slot {
     const slot: Slot = { ready: false, reply: null };
     let pending: Promise<unknown>;
     try {
@@ -145,35 +155,35 @@ export class CommandRunner {
     pending.then(
       (raw) => {
         slot.reply = toRespValue(raw, statusReply);
-        if (write && write.changed(slot.reply)) this.invalidateWritten(write.keys);
-        this.complete(slot);
+        if (write && write.changed(slot.reply)) this.#invalidateWritten(write.keys);
+        this.#complete(slot);
       },
       (err: unknown) => {
         // A write that may have reached Valkey is treated as applied: a spurious push is harmless, a missed one is not.
-        if (write && mayHaveRun(err)) this.invalidateWritten(write.keys);
-        this.fail(slot, err);
+        if (write && mayHaveRun(err)) this.#invalidateWritten(write.keys);
+        this.#fail(slot, err);
       },
     );
     return slot;
   }
 
   /** A write through the bridge changed `keys`: poison pending reads and push to every reader now, before the reply. */
-  private invalidateWritten(keys: readonly Uint8Array[]): void {
+  #invalidateWritten(keys: readonly Uint8Array[]): void {
     const names = keys.map(latin1);
-    this.ctx.tracker.poison(names);
-    this.ctx.router.invalidate(names, true);
+    this.#ctx.tracker.poison(names);
+    this.#ctx.router.invalidate(names, true);
   }
 
-  private fail(slot: Slot, err: unknown): void {
-    const { reply, kind } = failureReply(err, this.ctx.commandTimeoutMs);
-    this.ctx.metrics.error(kind);
-    if (kind === 'internal') this.ctx.log.error('command failed unexpectedly', { session: this.sessionId, error: err as Error });
+  #fail(slot: Slot, err: unknown): void {
+    const { reply, kind } = failureReply(err, this.#ctx.commandTimeoutMs);
+    this.#ctx.metrics.error(kind);
+    if (kind === 'internal') this.#ctx.log.error('command failed unexpectedly', { session: this.#sessionId, error: err as Error });
     slot.reply = reply;
-    this.complete(slot);
+    this.#complete(slot);
   }
 
-  private complete(slot: Slot): void {
+  #complete(slot: Slot): void {
     slot.ready = true;
-    this.onReady();
+    this.#onReady();
   }
 }

@@ -7,9 +7,9 @@
 class Readers<S> extends Set<S> {}
 
 export class KeyIndex<S> {
-  private readonly readers = new Map<string, S | Readers<S>>();
-  private readonly bySession = new Map<S, Set<string>>();
-  private pairCount = 0;
+  readonly #readers = new Map<string, S | Readers<S>>();
+  readonly #bySession = new Map<S, Set<string>>();
+  #pairCount = 0;
 
   /** @param maxKeysPerSession registrations one session may hold; adding past it evicts that session's oldest key. */
   constructor(readonly maxKeysPerSession: number) {
@@ -20,17 +20,17 @@ export class KeyIndex<S> {
 
   /** Number of (key, session) registrations. */
   get size(): number {
-    return this.pairCount;
+    return this.#pairCount;
   }
 
   /** Number of keys `session` is registered for. */
   keysOf(session: S): number {
-    return this.bySession.get(session)?.size ?? 0;
+    return this.#bySession.get(session)?.size ?? 0;
   }
 
   /** True when `session` is registered for `key`. */
   has(session: S, key: string): boolean {
-    const readers = this.readers.get(key);
+    const readers = this.#readers.get(key);
     return readers instanceof Readers ? readers.has(session) : readers === session;
   }
 
@@ -39,10 +39,10 @@ export class KeyIndex<S> {
    * @returns the key evicted to stay within the bound (the caller must send that session a push for it), or null.
    */
   add(session: S, key: string): string | null {
-    let keys = this.bySession.get(session);
+    let keys = this.#bySession.get(session);
     if (!keys) {
       keys = new Set();
-      this.bySession.set(session, keys);
+      this.#bySession.set(session, keys);
     }
     if (keys.has(key)) {
       keys.delete(key);
@@ -51,62 +51,62 @@ export class KeyIndex<S> {
     }
     keys.add(key);
     // `keys` did not hold `key`, so `session` is not among its readers yet.
-    const readers = this.readers.get(key);
-    if (readers === undefined) this.readers.set(key, session);
+    const readers = this.#readers.get(key);
+    if (readers === undefined) this.#readers.set(key, session);
     else if (readers instanceof Readers) readers.add(session);
-    else this.readers.set(key, new Readers([readers, session]));
-    this.pairCount++;
+    else this.#readers.set(key, new Readers([readers, session]));
+    this.#pairCount++;
     if (keys.size <= this.maxKeysPerSession) return null;
     const oldest = keys.values().next().value as string;
-    this.unlink(session, oldest, keys);
+    this.#unlink(session, oldest, keys);
     return oldest;
   }
 
   /** Removes and returns every reader of `key` (empty when none). */
   take(key: string): S[] {
-    const readers = this.readers.get(key);
+    const readers = this.#readers.get(key);
     if (readers === undefined) return [];
-    this.readers.delete(key);
+    this.#readers.delete(key);
     const out = readers instanceof Readers ? [...readers] : [readers];
     for (const session of out) {
-      const keys = this.bySession.get(session)!;
+      const keys = this.#bySession.get(session)!;
       keys.delete(key);
-      if (keys.size === 0) this.bySession.delete(session);
+      if (keys.size === 0) this.#bySession.delete(session);
     }
-    this.pairCount -= out.length;
+    this.#pairCount -= out.length;
     return out;
   }
 
   /** Forgets every registration of `session` (it closed). */
   removeSession(session: S): void {
-    const keys = this.bySession.get(session);
+    const keys = this.#bySession.get(session);
     if (!keys) return;
-    for (const key of keys) this.dropReader(key, session);
-    this.pairCount -= keys.size;
-    this.bySession.delete(session);
+    for (const key of keys) this.#dropReader(key, session);
+    this.#pairCount -= keys.size;
+    this.#bySession.delete(session);
   }
 
   /** Forgets everything (after a flush or an epoch change, when every session is sent the null push). */
   clear(): void {
-    this.readers.clear();
-    this.bySession.clear();
-    this.pairCount = 0;
+    this.#readers.clear();
+    this.#bySession.clear();
+    this.#pairCount = 0;
   }
 
-  private unlink(session: S, key: string, keys: Set<string>): void {
+  #unlink(session: S, key: string, keys: Set<string>): void {
     keys.delete(key);
-    this.dropReader(key, session);
-    this.pairCount--;
+    this.#dropReader(key, session);
+    this.#pairCount--;
   }
 
   /** Removes `session` from the readers of `key`; a Set left with one reader goes back to storing it directly. */
-  private dropReader(key: string, session: S): void {
-    const readers = this.readers.get(key);
+  #dropReader(key: string, session: S): void {
+    const readers = this.#readers.get(key);
     if (!(readers instanceof Readers)) {
-      this.readers.delete(key);
+      this.#readers.delete(key);
       return;
     }
     readers.delete(session);
-    if (readers.size === 1) this.readers.set(key, readers.values().next().value as S);
+    if (readers.size === 1) this.#readers.set(key, readers.values().next().value as S);
   }
 }

@@ -14,43 +14,43 @@ export interface PendingRead {
 }
 
 export class PendingReads {
-  private readonly byKey = new Map<string, Set<PendingRead>>();
-  private count = 0;
+  readonly #byKey = new Map<string, Set<PendingRead>>();
+  #count = 0;
 
   /** Reads registered and not yet released. */
   get size(): number {
-    return this.count;
+    return this.#count;
   }
 
   begin(key: string, epoch: number, tracked: boolean): PendingRead {
     const token: PendingRead = { key, epoch, tracked, poisoned: false };
-    let set = this.byKey.get(key);
+    let set = this.#byKey.get(key);
     if (!set) {
       set = new Set();
-      this.byKey.set(key, set);
+      this.#byKey.set(key, set);
     }
     set.add(token);
-    this.count++;
+    this.#count++;
     return token;
   }
 
   end(token: PendingRead): void {
-    const set = this.byKey.get(token.key);
+    const set = this.#byKey.get(token.key);
     if (!set?.delete(token)) return;
-    this.count--;
-    if (set.size === 0) this.byKey.delete(token.key);
+    this.#count--;
+    if (set.size === 0) this.#byKey.delete(token.key);
   }
 
   /** An invalidation (or a write through the bridge) for `keys`. */
   poison(keys: Iterable<string>): void {
     for (const key of keys) {
-      const set = this.byKey.get(key);
+      const set = this.#byKey.get(key);
       if (set) for (const token of set) token.poisoned = true;
     }
   }
 
   /** A flush or a lost connection: every read in flight may be stale. */
   poisonAll(): void {
-    for (const set of this.byKey.values()) for (const token of set) token.poisoned = true;
+    for (const set of this.#byKey.values()) for (const token of set) token.poisoned = true;
   }
 }

@@ -15,8 +15,11 @@ export interface PushTarget {
 export class KeyPushRouter<S extends PushTarget> {
   readonly index: KeyIndex<S>;
 
+  readonly #sessions: () => Iterable<S>;
+
   /** @param sessions every open session (for flushes) */
-  constructor(maxTrackedKeys: number, private readonly sessions: () => Iterable<S>) {
+  constructor(maxTrackedKeys: number, sessions: () => Iterable<S>) {
+    this.#sessions = sessions;
     this.index = new KeyIndex<S>(maxTrackedKeys);
   }
 
@@ -53,7 +56,7 @@ export class KeyPushRouter<S extends PushTarget> {
   flushAll(): number {
     this.index.clear();
     let n = 0;
-    for (const session of this.sessions()) {
+    for (const session of this.#sessions()) {
       session.queuePush(null, false);
       n++;
     }

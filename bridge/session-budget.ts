@@ -20,27 +20,32 @@ export function replyBytes(value: RespValue): number {
 }
 
 export class SessionBudget {
-  private window: number;
-  private estimateBytes = 0;
+  #window: number;
+  #estimateBytes = 0;
 
-  constructor(private readonly maxInflight: number, private readonly maxOwedBytes: number) {
-    this.window = Math.min(INITIAL_WINDOW, maxInflight);
+  readonly #maxInflight: number;
+  readonly #maxOwedBytes: number;
+
+  constructor(maxInflight: number, maxOwedBytes: number) {
+    this.#maxInflight = maxInflight;
+    this.#maxOwedBytes = maxOwedBytes;
+    this.#window = Math.min(INITIAL_WINDOW, maxInflight);
   }
 
   /** Commands this session may have in flight now. */
   get limit(): number {
-    return this.window;
+    return this.#window;
   }
 
   /** May another command be dispatched, with `inflight` unanswered and `owedBytes` queued towards the client? */
   allows(inflight: number, owedBytes: number): boolean {
-    return inflight < this.window && owedBytes < this.maxOwedBytes;
+    return inflight < this.#window && owedBytes < this.#maxOwedBytes;
   }
 
   /** A reply of `bytes` was written: grow the window when replies are small, shrink it when they are big. */
   replied(bytes: number): void {
-    this.estimateBytes = Math.max(bytes, this.estimateBytes * DECAY);
-    const byBytes = Math.max(1, Math.floor(this.maxOwedBytes / Math.max(1, this.estimateBytes)));
-    this.window = Math.max(1, Math.min(this.maxInflight, byBytes, this.window + 1));
+    this.#estimateBytes = Math.max(bytes, this.#estimateBytes * DECAY);
+    const byBytes = Math.max(1, Math.floor(this.#maxOwedBytes / Math.max(1, this.#estimateBytes)));
+    this.#window = Math.max(1, Math.min(this.#maxInflight, byBytes, this.#window + 1));
   }
 }

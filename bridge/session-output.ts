@@ -30,79 +30,85 @@ export interface SessionOutputContext {
 export class SessionOutput {
   /** Commands dispatched and not yet written, in command order: only the ready prefix may leave. */
   readonly slots: Slot[] = [];
-  private pushKeys = new Set<string>();
-  private pushAll = false;
+  #pushKeys = new Set<string>();
+  #pushAll = false;
 
-  constructor(private readonly ws: WebSocket, private readonly ctx: SessionOutputContext) {}
+  readonly #ws: WebSocket;
+  readonly #ctx: SessionOutputContext;
+
+  constructor(ws: WebSocket, ctx: SessionOutputContext) {
+    this.#ws = ws;
+    this.#ctx = ctx;
+  }
 
   /** Adds keys (latin1 strings) to the next push, or makes it the drop-everything push (null), which covers any keys. */
   addPush(keys: readonly string[] | null): void {
     if (keys === null) {
-      this.pushAll = true;
-      this.pushKeys.clear();
-    } else if (!this.pushAll) {
-      for (const key of keys) this.pushKeys.add(key);
+      this.#pushAll = true;
+      this.#pushKeys.clear();
+    } else if (!this.#pushAll) {
+      for (const key of keys) this.#pushKeys.add(key);
     }
   }
 
   clearPushes(): void {
-    this.pushKeys.clear();
+    this.#pushKeys.clear();
   }
 
   /** Writes the ready prefix of the slots (pending pushes first) as one frame. Returns the number of replies. */
   writeReady(): number {
     const out: RespValue[] = [];
-    const push = this.takePush();
+    const push = this.#takePush();
     if (push) out.push(push);
     let replies = 0;
     while (this.slots.length > 0 && this.slots[0]!.ready) {
       // finish() decides cacheability now, just before the frame is encoded, and may queue a push (the key of a
       // poisoned read, an evicted key): that push goes ahead of this reply.
-      const reply = this.ctx.runner.finish(this.slots.shift()!, this.ctx.target);
-      const queued = this.takePush();
+      const reply = this.#ctx.runner.finish(this.slots.shift()!, this.#ctx.target);
+      const queued = this.#takePush();
       if (queued) out.push(queued);
       out.push(reply);
-      this.ctx.budget.replied(replyBytes(reply));
+      this.#ctx.budget.replied(replyBytes(reply));
       replies++;
     }
-    if (out.length > 0) this.send(out);
+    if (out.length > 0) this.#send(out);
     return replies;
   }
 
   flushPushes(): void {
-    const push = this.takePush();
-    if (push) this.send([push]);
+    const push = this.#takePush();
+    if (push) this.#send([push]);
   }
 
-  private takePush(): RespPush | null {
-    if (this.pushAll) {
-      this.pushAll = false;
-      this.ctx.metrics.invalidationsDelivered.inc();
+  #takePush(): RespPush | null {
+    if (this.#pushAll) {
+      this.#pushAll = false;
+      this.#ctx.metrics.invalidationsDelivered.inc();
       return new RespPush([INVALIDATE_BYTES, null]);
     }
-    if (this.pushKeys.size === 0) return null;
-    const keys = [...this.pushKeys].map((key) => Buffer.from(key, 'latin1'));
-    this.pushKeys.clear();
-    this.ctx.metrics.invalidationsDelivered.inc(keys.length);
+    if (this.#pushKeys.size === 0) return null;
+    const keys = [...this.#pushKeys].map((key) => Buffer.from(key, 'latin1'));
+    this.#pushKeys.clear();
+    this.#ctx.metrics.invalidationsDelivered.inc(keys.length);
     return new RespPush([INVALIDATE_BYTES, keys]);
   }
 
-  private send(values: RespValue[]): void {
-    if (this.ctx.isClosed() || this.ws.readyState !== this.ws.OPEN) return;
-    if (this.ws.bufferedAmount > this.ctx.maxBufferedBytes) {
-      this.ctx.metrics.error('slow_reader');
-      this.ctx.log.info('session is not reading its replies; closing', { session: this.ctx.sessionId });
-      this.ctx.onSlowReader();
+  #send(values: RespValue[]): void {
+    if (this.#ctx.isClosed() || this.#ws.readyState !== this.#ws.OPEN) return;
+    if (this.#ws.bufferedAmount > this.#ctx.maxBufferedBytes) {
+      this.#ctx.metrics.error('slow_reader');
+      this.#ctx.log.info('session is not reading its replies; closing', { session: this.#ctx.sessionId });
+      this.#ctx.onSlowReader();
       return;
     }
     const bytes = encodeValues(values);
-    this.ctx.metrics.frameBytesOut.inc(bytes.length);
-    this.ws.send(bytes, { binary: true });
+    this.#ctx.metrics.frameBytesOut.inc(bytes.length);
+    this.#ws.send(bytes, { binary: true });
     // Dispatch stops at maxOwedBytes, so no later send may come to notice a reader that stopped: check now too.
-    if (this.ws.bufferedAmount > this.ctx.maxBufferedBytes) {
-      this.ctx.metrics.error('slow_reader');
-      this.ctx.log.info('session is not reading its replies; closing', { session: this.ctx.sessionId });
-      this.ctx.onSlowReader();
+    if (this.#ws.bufferedAmount > this.#ctx.maxBufferedBytes) {
+      this.#ctx.metrics.error('slow_reader');
+      this.#ctx.log.info('session is not reading its replies; closing', { session: this.#ctx.sessionId });
+      this.#ctx.onSlowReader();
     }
   }
 }

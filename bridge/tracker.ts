@@ -51,91 +51,94 @@ export class ValkeyUnavailableError extends Error {
 }
 
 export class Tracker {
-  private readonly data: Redis;
-  private readonly sub: Redis;
-  private readonly pending = new PendingReads();
-  private epochValue = 1;
-  private trackedEpoch = 0;
-  private dataWasReady = false;
-  private subWasReady = false;
-  private closing = false;
-  private readonly liveness: ValkeyLiveness;
-  private readonly loggedErrors = new Set<string>();
-  private subId: number | null = null;
+  readonly #data: Redis;
+  readonly #sub: Redis;
+  readonly #pending = new PendingReads();
+  #epochValue = 1;
+  #trackedEpoch = 0;
+  #dataWasReady = false;
+  #subWasReady = false;
+  #closing = false;
+  readonly #liveness: ValkeyLiveness;
+  readonly #loggedErrors = new Set<string>();
+  #subId: number | null = null;
   /** The data socket while it is corked for the current turn (see corkForTurn). */
-  private corked: Redis['stream'] | null = null;
+  #corked: Redis['stream'] | null = null;
 
-  constructor(private readonly config: TrackerConfig) {
-    this.data = new Redis(connectionOptions(config.valkey, 'valkeyaside-bridge:data', {
+  readonly #config: TrackerConfig;
+
+  constructor(config: TrackerConfig) {
+    this.#config = config;
+    this.#data = new Redis(connectionOptions(config.valkey, 'valkeyaside-bridge:data', {
       commandTimeout: config.commandTimeoutMs,
     }));
-    this.sub = new Redis(connectionOptions(config.subscriber, 'valkeyaside-bridge:sub', {
+    this.#sub = new Redis(connectionOptions(config.subscriber, 'valkeyaside-bridge:sub', {
       // Subscribing ourselves lets us run CLIENT ID first on every connection (refused once subscribed).
       autoResubscribe: false,
       // Bounds the handshake (AUTH, the INFO ready check) on a peer that accepted the connection but went silent.
       commandTimeout: config.commandTimeoutMs,
     }));
-    this.liveness = new ValkeyLiveness(this.data, this.sub, config, () => this.closing);
-    for (const [role, conn] of [['data', this.data], ['sub', this.sub]] as const) {
-      conn.on('error', (err: Error) => this.onError(role, err));
-      conn.on('close', () => this.onClose(role));
-      this.liveness.watch(role, conn);
+    this.#liveness = new ValkeyLiveness(this.#data, this.#sub, config, () => this.#closing);
+    for (const [role, conn] of [['data', this.#data], ['sub', this.#sub]] as const) {
+      conn.on('error', (err: Error) => this.#onError(role, err));
+      conn.on('close', () => this.#onClose(role));
+      this.#liveness.watch(role, conn);
     }
-    this.data.on('ready', () => this.onDataReady());
-    this.sub.on('ready', () => void this.onSubReady());
+    this.#data.on('ready', () => this.#onDataReady());
+    this.#sub.on('ready', () => void this.#onSubReady());
     // `messageBuffer` keeps the key array and null intact; iovalkey's `message` joins keys with "," and turns null into "".
-    this.sub.on('messageBuffer', (channel: Buffer, payload: unknown) => this.onMessage(channel, payload));
+    this.#sub.on('messageBuffer', (channel: Buffer, payload: unknown) => this.#onMessage(channel, payload));
   }
 
   get epoch(): number {
-    return this.epochValue;
+    return this.#epochValue;
   }
 
   /** Number of tracked reads in flight (registered, not yet written to their session). */
   get pendingReads(): number {
-    return this.pending.size;
+    return this.#pending.size;
   }
 
   health(): TrackerHealth {
-    const dataReady = this.data.status === 'ready';
-    const subReady = this.sub.status === 'ready';
-    return { dataReady, subReady, tracking: dataReady && subReady && this.trackedEpoch === this.epochValue, epoch: this.epochValue };
+    const dataReady = this.#data.status === 'ready';
+    const subReady = this.#sub.status === 'ready';
+    return { dataReady, subReady, tracking: dataReady && subReady && this.#trackedEpoch === this.#epochValue, epoch: this.#epochValue };
   }
 
   /** Connects both connections (in the background; they retry forever) and starts the PING checks. */
   start(): void {
-    this.data.connect().catch(() => undefined);
-    this.sub.connect().catch(() => undefined);
-    this.liveness.start();
+    this.#data.connect().catch(() => undefined);
+    this.#sub.connect().catch(() => undefined);
+    this.#liveness.start();
   }
 
   /** Registers a tracked read of `key` BEFORE it is sent (docs/bridge.md, "Race safety"). Release with {@link endRead}. */
   beginRead(key: string): PendingRead {
-    return this.pending.begin(key, this.epochValue, this.health().tracking);
+    return this.#pending.begin(key, this.#epochValue, this.health().tracking);
   }
 
   endRead(token: PendingRead): void {
-    this.pending.end(token);
+    this.#pending.end(token);
   }
 
   /** True when the read may be cached: tracked, same epoch, and nothing invalidated its key since it was sent. */
   isCacheable(token: PendingRead): boolean {
-    return token.tracked && !token.poisoned && token.epoch === this.epochValue;
+    return token.tracked && !token.poisoned && token.epoch === this.#epochValue;
   }
 
   /** Poisons pending reads of `keys` (a write through the bridge changed them). */
   poison(keys: Iterable<string>): void {
-    this.pending.poison(keys);
+    this.#pending.poison(keys);
   }
 
   /** `MULTI PTTL GET EXEC` on the tracked connection. */
   async readTracked(key: Uint8Array): Promise<{ value: Buffer | null; pttl: number } | Error> {
-    this.assertReady();
-    this.corkForTurn();
+    this.#assertReady();
+    this.#corkForTurn();
     const k = asBuffer(key);
     // Written back to back in one tick, so nothing can interleave inside the transaction.
-    const queued = [this.data.callBuffer('multi'), this.data.callBuffer('pttl', k), this.data.callBuffer('get', k)];
-    const exec = this.data.callBuffer('exec');
+    const queued = [this.#data.callBuffer('multi'), this.#data.callBuffer('pttl', k), this.#data.callBuffer('get', k)];
+    const exec = this.#data.callBuffer('exec');
     const results = await Promise.allSettled([...queued, exec]);
     const failed = results.find((r) => r.status === 'rejected');
     if (failed) throw (failed as PromiseRejectedResult).reason;
@@ -149,9 +152,9 @@ export class Tracker {
 
   /** Sends one command on the data connection with binary-safe replies. */
   call(command: string, args: readonly Uint8Array[]): Promise<unknown> {
-    this.assertReady();
-    this.corkForTurn();
-    return this.data.callBuffer(command, ...args.map(asBuffer));
+    this.#assertReady();
+    this.#corkForTurn();
+    return this.#data.callBuffer(command, ...args.map(asBuffer));
   }
 
   /**
@@ -174,10 +177,10 @@ export class Tracker {
 
   /** Stops the checks and closes both connections; no further hooks run. */
   async close(): Promise<void> {
-    this.closing = true;
-    this.liveness.stop();
+    this.#closing = true;
+    this.#liveness.stop();
     // Only a live socket emits 'end' after disconnect(); one waiting to reconnect just stops (iovalkey quirk).
-    const ended = [this.data, this.sub].map((conn) =>
+    const ended = [this.#data, this.#sub].map((conn) =>
       ['connecting', 'connect', 'ready'].includes(conn.status)
         ? new Promise<void>((resolve) => {
             const timer = setTimeout(resolve, 2_000);
@@ -185,13 +188,13 @@ export class Tracker {
           })
         : Promise.resolve(),
     );
-    this.data.disconnect();
-    this.sub.disconnect();
+    this.#data.disconnect();
+    this.#sub.disconnect();
     await Promise.all(ended);
   }
 
-  private assertReady(): void {
-    if (this.data.status !== 'ready') throw new ValkeyUnavailableError('valkey is unavailable');
+  #assertReady(): void {
+    if (this.#data.status !== 'ready') throw new ValkeyUnavailableError('valkey is unavailable');
   }
 
   /**
@@ -199,97 +202,97 @@ export class Tracker {
    * TRACKED.GET) reach Valkey in one writev instead of a write() each. Not iovalkey's enableAutoPipelining: it sends
    * MULTI outside the pipeline and would split the TRACKED.GET transaction.
    */
-  private corkForTurn(): void {
-    const stream = this.data.stream;
-    if (!stream || this.corked === stream) return;
-    this.corked = stream;
+  #corkForTurn(): void {
+    const stream = this.#data.stream;
+    if (!stream || this.#corked === stream) return;
+    this.#corked = stream;
     stream.cork();
     process.nextTick(() => {
-      if (this.corked === stream) this.corked = null;
+      if (this.#corked === stream) this.#corked = null;
       stream.uncork();
     });
   }
 
-  private onError(role: string, err: Error): void {
+  #onError(role: string, err: Error): void {
     // iovalkey repeats connection errors on every retry; log each distinct one once per outage.
     const key = `${role}:${err.message}`;
-    if (this.loggedErrors.has(key)) return;
-    this.loggedErrors.add(key);
-    this.config.log.warn('valkey connection error', { role, error: err });
+    if (this.#loggedErrors.has(key)) return;
+    this.#loggedErrors.add(key);
+    this.#config.log.warn('valkey connection error', { role, error: err });
   }
 
-  private onClose(role: ConnectionRole): void {
-    this.liveness.reset(role);
-    if (role === 'sub') this.subId = null;
-    const wasReady = role === 'data' ? this.dataWasReady : this.subWasReady;
-    if (role === 'data') this.dataWasReady = false;
-    else this.subWasReady = false;
-    if (this.closing || !wasReady) return;
+  #onClose(role: ConnectionRole): void {
+    this.#liveness.reset(role);
+    if (role === 'sub') this.#subId = null;
+    const wasReady = role === 'data' ? this.#dataWasReady : this.#subWasReady;
+    if (role === 'data') this.#dataWasReady = false;
+    else this.#subWasReady = false;
+    if (this.#closing || !wasReady) return;
     // Tracking state lived on this connection (the data side: redis#11767, nobody is told): start a new epoch.
-    this.epochValue++;
-    this.pending.poisonAll();
-    this.config.log.warn('valkey connection lost; new epoch', { role, epoch: this.epochValue });
-    this.config.hooks.onEpoch(this.epochValue, `${role} connection closed`);
-    this.config.hooks.onHealth();
+    this.#epochValue++;
+    this.#pending.poisonAll();
+    this.#config.log.warn('valkey connection lost; new epoch', { role, epoch: this.#epochValue });
+    this.#config.hooks.onEpoch(this.#epochValue, `${role} connection closed`);
+    this.#config.hooks.onHealth();
   }
 
-  private onDataReady(): void {
-    this.dataWasReady = true;
-    this.loggedErrors.clear();
-    this.config.log.info('valkey data connection ready', { valkey: this.config.valkey.display });
-    this.establish();
+  #onDataReady(): void {
+    this.#dataWasReady = true;
+    this.#loggedErrors.clear();
+    this.#config.log.info('valkey data connection ready', { valkey: this.#config.valkey.display });
+    this.#establish();
   }
 
-  private async onSubReady(): Promise<void> {
-    this.subWasReady = true;
-    this.loggedErrors.clear();
-    this.subId = null;
-    const epoch = this.epochValue;
+  async #onSubReady(): Promise<void> {
+    this.#subWasReady = true;
+    this.#loggedErrors.clear();
+    this.#subId = null;
+    const epoch = this.#epochValue;
     try {
       // CLIENT ID must come before SUBSCRIBE: afterwards the connection only accepts subscriber commands.
-      const id = Number(await this.sub.client('ID'));
-      await this.sub.subscribe(INVALIDATE_CHANNEL);
-      if (epoch !== this.epochValue || this.closing) return;
-      this.subId = id;
-      this.config.log.info('valkey subscriber ready', { clientId: id });
-      this.establish();
+      const id = Number(await this.#sub.client('ID'));
+      await this.#sub.subscribe(INVALIDATE_CHANNEL);
+      if (epoch !== this.#epochValue || this.#closing) return;
+      this.#subId = id;
+      this.#config.log.info('valkey subscriber ready', { clientId: id });
+      this.#establish();
     } catch (err) {
-      if (!this.closing) this.config.log.warn('subscriber setup failed; waiting for the next connection', { error: err as Error });
+      if (!this.#closing) this.#config.log.warn('subscriber setup failed; waiting for the next connection', { error: err as Error });
     }
   }
 
   /** `CLIENT TRACKING ON REDIRECT <sub id>` on data, on every ready of either side (iovalkey never re-runs it). */
-  private establish(): void {
-    const subId = this.subId;
-    if (subId === null || this.data.status !== 'ready' || this.closing) return;
-    const epoch = this.epochValue;
-    this.data.client('TRACKING', 'ON', 'REDIRECT', subId).then(
+  #establish(): void {
+    const subId = this.#subId;
+    if (subId === null || this.#data.status !== 'ready' || this.#closing) return;
+    const epoch = this.#epochValue;
+    this.#data.client('TRACKING', 'ON', 'REDIRECT', subId).then(
       () => {
-        if (epoch !== this.epochValue || subId !== this.subId) return;
-        this.trackedEpoch = epoch;
-        this.config.log.info('tracking established', { epoch, subscriberId: subId });
-        this.config.hooks.onTracking(epoch);
-        this.config.hooks.onHealth();
+        if (epoch !== this.#epochValue || subId !== this.#subId) return;
+        this.#trackedEpoch = epoch;
+        this.#config.log.info('tracking established', { epoch, subscriberId: subId });
+        this.#config.hooks.onTracking(epoch);
+        this.#config.hooks.onHealth();
       },
       (err: Error) => {
         // "The client ID you want redirect to does not exist": the subscriber died and has not closed yet;
         // its next ready retries.
-        if (!this.closing) this.config.log.warn('CLIENT TRACKING failed; waiting for the next subscriber', { error: err });
+        if (!this.#closing) this.#config.log.warn('CLIENT TRACKING failed; waiting for the next subscriber', { error: err });
       },
     );
   }
 
-  private onMessage(channel: Buffer, payload: unknown): void {
+  #onMessage(channel: Buffer, payload: unknown): void {
     if (channel.toString('latin1') !== INVALIDATE_CHANNEL) return;
     if (payload === null) {
-      this.pending.poisonAll();
-      this.config.hooks.onInvalidate(null);
+      this.#pending.poisonAll();
+      this.#config.hooks.onInvalidate(null);
       return;
     }
     const items = Array.isArray(payload) ? payload : [payload];
     const keys: string[] = [];
     for (const item of items) if (Buffer.isBuffer(item)) keys.push(item.toString('latin1'));
     this.poison(keys);
-    this.config.hooks.onInvalidate(keys);
+    this.#config.hooks.onInvalidate(keys);
   }
 }

@@ -6,25 +6,35 @@ import type { TrackerConfig } from './tracker.ts';
 export type ConnectionRole = 'data' | 'sub';
 
 export class ValkeyLiveness {
-  private timer: NodeJS.Timeout | undefined;
-  private subPingOutstanding = false;
-  private dataPingSentAt: number | null = null;
+  #timer: NodeJS.Timeout | undefined;
+  #subPingOutstanding = false;
+  #dataPingSentAt: number | null = null;
   /** When bytes last arrived on each connection: replies queued behind others are progress, not a dead socket. */
-  private readonly bytesAt = { data: 0, sub: 0 };
-  private subBytesAtLastTick = 0;
+  readonly #bytesAt = { data: 0, sub: 0 };
+  #subBytesAtLastTick = 0;
+
+  readonly #data: Redis;
+  readonly #sub: Redis;
+  readonly #config: Pick<TrackerConfig, 'pingMs' | 'commandTimeoutMs' | 'log'>;
+  readonly #isClosing: () => boolean;
 
   constructor(
-    private readonly data: Redis,
-    private readonly sub: Redis,
-    private readonly config: Pick<TrackerConfig, 'pingMs' | 'commandTimeoutMs' | 'log'>,
-    private readonly isClosing: () => boolean,
-  ) {}
+    data: Redis,
+    sub: Redis,
+    config: Pick<TrackerConfig, 'pingMs' | 'commandTimeoutMs' | 'log'>,
+    isClosing: () => boolean,
+  ) {
+    this.#data = data;
+    this.#sub = sub;
+    this.#config = config;
+    this.#isClosing = isClosing;
+  }
 
   /** Notes every byte `conn` receives, from each of its connects on. */
   watch(role: ConnectionRole, conn: Redis): void {
     conn.on('connect', () => {
-      this.bytesAt[role] = Date.now();
-      conn.stream?.on('data', () => { this.bytesAt[role] = Date.now(); });
+      this.#bytesAt[role] = Date.now();
+      conn.stream?.on('data', () => { this.#bytesAt[role] = Date.now(); });
     });
   }
 
@@ -32,53 +42,53 @@ export class ValkeyLiveness {
   start(): void {
     // Decide after the poll phase (setImmediate), so that a PONG already received during an event-loop stall
     // counts: a busy bridge must not mistake itself for a dead Valkey.
-    this.timer = setInterval(() => setImmediate(() => this.checkLiveness()), this.config.pingMs);
-    this.timer.unref();
+    this.#timer = setInterval(() => setImmediate(() => this.#checkLiveness()), this.#config.pingMs);
+    this.#timer.unref();
   }
 
   stop(): void {
-    clearInterval(this.timer);
+    clearInterval(this.#timer);
   }
 
   /** The connection closed: its PING, if any, will never be answered. */
   reset(role: ConnectionRole): void {
-    if (role === 'sub') this.subPingOutstanding = false;
-    else this.dataPingSentAt = null;
+    if (role === 'sub') this.#subPingOutstanding = false;
+    else this.#dataPingSentAt = null;
   }
 
   /** PING both connections; an unanswered PING destroys the socket, which takes the close → new epoch path. */
-  private checkLiveness(): void {
-    if (this.isClosing()) return;
-    if (this.sub.status === 'ready') {
-      const subSilent = this.bytesAt.sub === this.subBytesAtLastTick;
-      this.subBytesAtLastTick = this.bytesAt.sub;
-      if (this.subPingOutstanding && subSilent) {
-        this.config.log.warn('valkey subscriber missed a PING; reconnecting', { pingMs: this.config.pingMs });
-        this.subPingOutstanding = false;
-        this.sub.stream?.destroy();
-      } else if (!this.subPingOutstanding) {
-        this.subPingOutstanding = true;
-        const stream = this.sub.stream;
-        this.sub.ping().then(() => {
-          if (this.sub.stream === stream) this.subPingOutstanding = false;
+  #checkLiveness(): void {
+    if (this.#isClosing()) return;
+    if (this.#sub.status === 'ready') {
+      const subSilent = this.#bytesAt.sub === this.#subBytesAtLastTick;
+      this.#subBytesAtLastTick = this.#bytesAt.sub;
+      if (this.#subPingOutstanding && subSilent) {
+        this.#config.log.warn('valkey subscriber missed a PING; reconnecting', { pingMs: this.#config.pingMs });
+        this.#subPingOutstanding = false;
+        this.#sub.stream?.destroy();
+      } else if (!this.#subPingOutstanding) {
+        this.#subPingOutstanding = true;
+        const stream = this.#sub.stream;
+        this.#sub.ping().then(() => {
+          if (this.#sub.stream === stream) this.#subPingOutstanding = false;
         }, () => undefined);
       }
     }
-    if (this.data.status === 'ready') {
+    if (this.#data.status === 'ready') {
       // Data replies may queue behind slow commands or big replies, so allow it the command timeout rather than one
       // interval, and count any byte received meanwhile as life: load alone must never start an epoch.
-      const sentAt = this.dataPingSentAt;
-      const allowMs = Math.max(this.config.commandTimeoutMs, this.config.pingMs);
+      const sentAt = this.#dataPingSentAt;
+      const allowMs = Math.max(this.#config.commandTimeoutMs, this.#config.pingMs);
       const now = Date.now();
-      if (sentAt !== null && now - sentAt > allowMs && now - this.bytesAt.data > allowMs) {
-        this.config.log.warn('valkey data connection missed a PING; reconnecting', {});
-        this.dataPingSentAt = null;
-        this.data.stream?.destroy();
+      if (sentAt !== null && now - sentAt > allowMs && now - this.#bytesAt.data > allowMs) {
+        this.#config.log.warn('valkey data connection missed a PING; reconnecting', {});
+        this.#dataPingSentAt = null;
+        this.#data.stream?.destroy();
       } else if (sentAt === null) {
-        const stream = this.data.stream;
-        this.dataPingSentAt = Date.now();
-        this.data.ping().then(() => {
-          if (this.data.stream === stream) this.dataPingSentAt = null;
+        const stream = this.#data.stream;
+        this.#dataPingSentAt = Date.now();
+        this.#data.ping().then(() => {
+          if (this.#data.stream === stream) this.#dataPingSentAt = null;
         }, () => undefined);
       }
     }

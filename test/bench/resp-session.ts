@@ -27,23 +27,25 @@ export class RespSession {
   errors = 0;
   lastError: string | null = null;
   onPush: PushHandler | null = null;
-  private readonly decoder = new RespDecoder({ maxBulkBytes: 64 * 1024 * 1024 });
-  private readonly batches: Batch[] = [];
-  private head = 0;
-  private failure: Error | null = null;
-  private readonly watchdog: NodeJS.Timeout;
+  readonly #decoder = new RespDecoder({ maxBulkBytes: 64 * 1024 * 1024 });
+  readonly #batches: Batch[] = [];
+  #head = 0;
+  #failure: Error | null = null;
+  readonly #watchdog: NodeJS.Timeout;
+  readonly #write: (bytes: Uint8Array) => void;
+  readonly #end: () => void;
+  readonly #stallMs: number;
 
-  private constructor(
-    private readonly write: (bytes: Uint8Array) => void,
-    private readonly end: () => void,
-    private readonly stallMs: number,
-  ) {
+  private constructor(write: (bytes: Uint8Array) => void, end: () => void, stallMs: number) {
+    this.#write = write;
+    this.#end = end;
+    this.#stallMs = stallMs;
     // One timer per session, not per command: a batch older than stallMs fails everything pending.
-    this.watchdog = setInterval(() => {
-      const batch = this.batches[this.head];
-      if (batch && performance.now() - batch.sentAt > this.stallMs) this.fail(new Error(`no reply within ${this.stallMs} ms`));
+    this.#watchdog = setInterval(() => {
+      const batch = this.#batches[this.#head];
+      if (batch && performance.now() - batch.sentAt > this.#stallMs) this.#fail(new Error(`no reply within ${this.#stallMs} ms`));
     }, STALL_CHECK_MS);
-    this.watchdog.unref();
+    this.#watchdog.unref();
   }
 
   /** A bridge session (WebSocket, binary frames). @throws when the upgrade fails or takes over `timeoutMs`. */
@@ -62,9 +64,9 @@ export class RespSession {
       });
     });
     const session = new RespSession((bytes) => ws.send(bytes, { binary: true }), () => ws.terminate(), options.stallMs ?? 10_000);
-    ws.on('message', (data: Buffer) => session.receive(data));
-    ws.on('close', () => session.fail(new Error('bridge session closed')));
-    ws.on('error', (err) => session.fail(err));
+    ws.on('message', (data: Buffer) => session.#receive(data));
+    ws.on('close', () => session.#fail(new Error('bridge session closed')));
+    ws.on('error', (err) => session.#fail(err));
     return session;
   }
 
@@ -77,9 +79,9 @@ export class RespSession {
       socket.once('error', (err) => { clearTimeout(timer); reject(err); });
     });
     const session = new RespSession((bytes) => socket.write(bytes), () => socket.destroy(), options.stallMs ?? 10_000);
-    socket.on('data', (data: Buffer) => session.receive(data));
-    socket.on('close', () => session.fail(new Error('valkey connection closed')));
-    socket.on('error', (err) => session.fail(err));
+    socket.on('data', (data: Buffer) => session.#receive(data));
+    socket.on('close', () => session.#fail(new Error('valkey connection closed')));
+    socket.on('error', (err) => session.#fail(err));
     return session;
   }
 
@@ -91,7 +93,7 @@ export class RespSession {
   /** Commands sent and not yet answered. */
   get pending(): number {
     let n = 0;
-    for (let i = this.head; i < this.batches.length; i++) n += this.batches[i]!.remaining;
+    for (let i = this.#head; i < this.#batches.length; i++) n += this.#batches[i]!.remaining;
     return n;
   }
 
@@ -100,10 +102,10 @@ export class RespSession {
    * values when `keep` is set, else an empty array).
    */
   send(bytes: Uint8Array, replies: number, keep = false): Promise<RespValue[]> {
-    if (this.failure) return Promise.reject(this.failure);
+    if (this.#failure) return Promise.reject(this.#failure);
     return new Promise<RespValue[]>((resolve, reject) => {
-      this.batches.push({ remaining: replies, values: keep ? [] : null, sentAt: performance.now(), resolve, reject });
-      this.write(bytes);
+      this.#batches.push({ remaining: replies, values: keep ? [] : null, sentAt: performance.now(), resolve, reject });
+      this.#write(bytes);
     });
   }
 
@@ -113,17 +115,17 @@ export class RespSession {
   }
 
   close(): void {
-    clearInterval(this.watchdog);
-    this.end();
-    this.fail(new Error('closed'));
+    clearInterval(this.#watchdog);
+    this.#end();
+    this.#fail(new Error('closed'));
   }
 
-  private receive(data: Buffer): void {
+  #receive(data: Buffer): void {
     let values: RespValue[];
     try {
-      values = this.decoder.feed(data);
+      values = this.#decoder.feed(data);
     } catch (err) {
-      this.fail(err as Error);
+      this.#fail(err as Error);
       return;
     }
     for (const value of values) {
@@ -132,9 +134,9 @@ export class RespSession {
         this.onPush?.(Array.isArray(keys) ? (keys as Uint8Array[]) : null, performance.now());
         continue;
       }
-      const batch = this.batches[this.head];
+      const batch = this.#batches[this.#head];
       if (!batch) {
-        this.fail(new Error('a reply to no command'));
+        this.#fail(new Error('a reply to no command'));
         return;
       }
       if (value instanceof RespErrorReply) {
@@ -143,23 +145,23 @@ export class RespSession {
       }
       batch.values?.push(value);
       if (--batch.remaining === 0) {
-        this.batches[this.head++] = undefined as unknown as Batch;
-        if (this.head > 1024 && this.head * 2 > this.batches.length) {
-          this.batches.splice(0, this.head);
-          this.head = 0;
+        this.#batches[this.#head++] = undefined as unknown as Batch;
+        if (this.#head > 1024 && this.#head * 2 > this.#batches.length) {
+          this.#batches.splice(0, this.#head);
+          this.#head = 0;
         }
         batch.resolve(batch.values ?? []);
       }
     }
   }
 
-  private fail(error: Error): void {
-    if (this.failure) return;
-    this.failure = error;
-    clearInterval(this.watchdog);
-    for (let i = this.head; i < this.batches.length; i++) this.batches[i]!.reject(error);
-    this.batches.length = 0;
-    this.head = 0;
+  #fail(error: Error): void {
+    if (this.#failure) return;
+    this.#failure = error;
+    clearInterval(this.#watchdog);
+    for (let i = this.#head; i < this.#batches.length; i++) this.#batches[i]!.reject(error);
+    this.#batches.length = 0;
+    this.#head = 0;
   }
 }
 

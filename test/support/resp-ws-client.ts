@@ -22,43 +22,43 @@ interface Waiter<T> {
 }
 
 class Channel<T> {
-  private readonly items: T[] = [];
-  private readonly waiters: Array<Waiter<T>> = [];
-  private failure: Error | null = null;
+  readonly #items: T[] = [];
+  readonly #waiters: Array<Waiter<T>> = [];
+  #failure: Error | null = null;
 
   put(item: T): void {
-    const waiter = this.waiters.shift();
+    const waiter = this.#waiters.shift();
     if (waiter) {
       clearTimeout(waiter.timer);
       waiter.resolve(item);
     } else {
-      this.items.push(item);
+      this.#items.push(item);
     }
   }
 
   take(timeoutMs: number, what: string): Promise<T> {
-    if (this.items.length > 0) return Promise.resolve(this.items.shift()!);
-    if (this.failure) return Promise.reject(this.failure);
+    if (this.#items.length > 0) return Promise.resolve(this.#items.shift()!);
+    if (this.#failure) return Promise.reject(this.#failure);
     return new Promise<T>((resolve, reject) => {
       const waiter: Waiter<T> = {
         resolve,
         reject,
         timer: setTimeout(() => {
-          this.waiters.splice(this.waiters.indexOf(waiter), 1);
+          this.#waiters.splice(this.#waiters.indexOf(waiter), 1);
           reject(new Error(`timed out after ${timeoutMs} ms waiting for ${what}`));
         }, timeoutMs),
       };
-      this.waiters.push(waiter);
+      this.#waiters.push(waiter);
     });
   }
 
   get buffered(): number {
-    return this.items.length;
+    return this.#items.length;
   }
 
   fail(err: Error): void {
-    this.failure = err;
-    for (const waiter of this.waiters.splice(0)) {
+    this.#failure = err;
+    for (const waiter of this.#waiters.splice(0)) {
       clearTimeout(waiter.timer);
       waiter.reject(err);
     }
@@ -80,30 +80,30 @@ export class RespWsClient {
   readonly rawPushes: Array<Uint8Array[] | null> = [];
   /** Resolves with the close code and reason once the socket closes. */
   readonly closed: Promise<{ code: number; reason: string }>;
-  private readonly replies = new Channel<RespValue>();
-  private readonly pushes = new Channel<Invalidation>();
-  private readonly decoder = new RespDecoder();
+  readonly #replies = new Channel<RespValue>();
+  readonly #pushes = new Channel<Invalidation>();
+  readonly #decoder = new RespDecoder();
 
   private constructor(readonly ws: WebSocket) {
     this.closed = new Promise((resolve) => {
       ws.on('close', (code: number, reason: Buffer) => {
         const err = new Error(`socket closed (${code} ${reason.toString()})`);
-        this.replies.fail(err);
-        this.pushes.fail(err);
+        this.#replies.fail(err);
+        this.#pushes.fail(err);
         resolve({ code, reason: reason.toString() });
       });
     });
     ws.on('message', (data: Buffer, isBinary: boolean) => {
       if (!isBinary) throw new Error('the bridge sent a text frame');
-      for (const value of this.decoder.feed(data)) {
+      for (const value of this.#decoder.feed(data)) {
         if (value instanceof RespPush) {
           const keys = pushKeys(value);
           this.rawPushes.push(value.items[1] === null ? null : (value.items[1] as Uint8Array[]));
           this.arrivals.push({ kind: 'push', keys });
-          this.pushes.put(keys);
+          this.#pushes.put(keys);
         } else {
           this.arrivals.push({ kind: 'reply', value });
-          this.replies.put(value);
+          this.#replies.put(value);
         }
       }
     });
@@ -171,17 +171,17 @@ export class RespWsClient {
   }
 
   nextReply(what = 'a reply', timeoutMs = DEFAULT_TIMEOUT_MS): Promise<RespValue> {
-    return this.replies.take(timeoutMs, what);
+    return this.#replies.take(timeoutMs, what);
   }
 
   /** The next invalidation push not yet taken. */
   nextPush(timeoutMs = DEFAULT_TIMEOUT_MS): Promise<Invalidation> {
-    return this.pushes.take(timeoutMs, 'an invalidation push');
+    return this.#pushes.take(timeoutMs, 'an invalidation push');
   }
 
   /** Pushes received and not yet taken with nextPush. */
   get unreadPushes(): number {
-    return this.pushes.buffered;
+    return this.#pushes.buffered;
   }
 
   /** Closes the socket and waits (bounded) for the close to complete. */
