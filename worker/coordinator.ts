@@ -1,14 +1,12 @@
 // The Durable Object every get and del of a key goes through: it ties together the bridge socket, the tracked reads
-// (local copy), the client id, the locks and the per-key waiters, and runs Go valkeyaside's Get algorithm (aside.go)
-// so one key's loader runs once however many isolates ask. The loader itself runs in the caller, called back over RPC.
+// (local copy), the client id, the locks and the per-key waiters, and runs Go valkeyaside's Get algorithm
+// (aside-get.ts) so one key's loader runs once however many isolates ask. The loader runs in the caller, over RPC.
 // Keys are binary strings (shared/bytes.ts), values the exact bytes: nothing here decodes text.
 import { DurableObject } from 'cloudflare:workers';
-import { binaryBytes, binaryString, describeKey, utf8Text, wireKey } from '../shared/bytes.ts';
-import { ConnectionError, TimeoutError, ValkeyasideError } from '../shared/errors.ts';
-import { RespSimple } from '../shared/resp/index.ts';
-import type { RespValue } from '../shared/resp/index.ts';
-import { SCRIPT_SHA, isPlaceholder } from '../shared/valkeyaside.ts';
-import { isDropped } from './bridge-errors.ts';
+import { describeKey, utf8Text, wireKey } from '../shared/bytes.ts';
+import { ValkeyasideError } from '../shared/errors.ts';
+import { isPlaceholder } from '../shared/valkeyaside.ts';
+import { AsideGet } from './aside-get.ts';
 import { BridgeSocket } from './bridge-socket.ts';
 import { ClientId } from './client-id.ts';
 import { toWireError } from './errors.ts';
@@ -17,14 +15,9 @@ import { Locks } from './locks.ts';
 import { resolveCoordinatorSettings } from './options.ts';
 import type { CoordinatorEnv, CoordinatorSettings } from './options.ts';
 import { badRequest, validRequest } from './rpc.ts';
-import type { CoordinatorStats, DelReply, DelRequest, GetOutcome, GetReply, GetRequest, LoaderCallback, LoaderReply } from './rpc.ts';
+import type { CoordinatorStats, DelReply, DelRequest, GetReply, GetRequest, LoaderCallback } from './rpc.ts';
 import { TrackedReads } from './tracked-reads.ts';
 import { Deadline, Waiters } from './waiters.ts';
-import type { Watch } from './waiters.ts';
-
-function isOk(reply: RespValue): boolean {
-  return (reply instanceof RespSimple && reply.value === 'OK') || (reply instanceof Uint8Array && reply.length === 2 && reply[0] === 0x4f && reply[1] === 0x4b);
-}
 
 /**
  * The Durable Object class a Worker re-exports and binds (default binding name `CACHE_ASIDE`). Settings come from
@@ -38,11 +31,9 @@ export class CacheAsideCoordinator extends DurableObject<CoordinatorEnv> {
   readonly #reads: TrackedReads;
   readonly #clientId: ClientId;
   readonly #locks: Locks;
-  /** Keys whose loader runs in this coordinator now, with the lock id it holds. */
-  readonly #loading = new Map<string, string>();
+  readonly #gets: AsideGet;
   readonly #deadlines = new Map<string, Deadline>();
   #activeGets = 0;
-  #waitingGets = 0;
   readonly #idle: IdleClock;
 
   constructor(ctx: DurableObjectState, env: CoordinatorEnv) {
@@ -69,6 +60,9 @@ export class CacheAsideCoordinator extends DurableObject<CoordinatorEnv> {
     this.#reads = new TrackedReads(this.#bridge, { maxEntries: this.#settings.maxEntries, maxBytes: this.#settings.maxBytes });
     this.#clientId = new ClientId(this.#bridge, this.#settings.clientTtlMs);
     this.#locks = new Locks(this.#bridge, this.#clientId, this.#settings.useLuaLock);
+    this.#gets = new AsideGet({
+      bridge: this.#bridge, reads: this.#reads, locks: this.#locks, waiters: this.#waiters, clientId: this.#clientId, config: this.#settings,
+    });
   }
 
   /**
@@ -115,7 +109,7 @@ export class CacheAsideCoordinator extends DurableObject<CoordinatorEnv> {
     const deadline = new Deadline(timeoutMs, `get(${describeKey(key)})`);
     this.#deadlines.set(requestId, deadline);
     try {
-      return await this.#get(key, ttlMs, loader, deadline);
+      return await this.#gets.run(key, ttlMs, loader, deadline);
     } catch (error) {
       return { kind: 'error', error: toWireError(error) };
     } finally {
@@ -174,133 +168,10 @@ export class CacheAsideCoordinator extends DurableObject<CoordinatorEnv> {
       entries: this.#reads.size,
       bytes: this.#reads.bytes,
       activeGets: this.#activeGets,
-      waitingGets: this.#waitingGets,
+      waitingGets: this.#gets.waiting,
       watchedKeys: this.#waiters.size,
       commandsInFlight: this.#bridge.inFlight,
     };
-  }
-
-  /** Go's Get: read; on a miss take the lock and load; on a placeholder wait for a push (or take over); retry. */
-  async #get(key: string, ttlMs: number, loader: LoaderCallback | undefined, deadline: Deadline): Promise<GetReply> {
-    const capMs = Math.min(ttlMs, this.#settings.localTtlCapMs);
-    let waited = false;
-    let tookOver = false;
-    for (;;) {
-      deadline.check();
-      // Watch before reading: a push that lands between the read and the wait must still wake us.
-      const watch = this.#waiters.watch(key);
-      let markerWatch: Watch | undefined;
-      try {
-        let { value, local, watched } = await deadline.race(this.#reads.read(key, capMs, deadline.at));
-        if (value === null && loader !== undefined) {
-          // Our own load of the key is still running (a del emptied the key meanwhile): wait for it rather than lock
-          // again. Every lock here uses one client id, so a second lock would let the first load's compare-and-set
-          // match it and store a value computed before the del. A load under a replaced id cannot store: ignore it.
-          const ownLoad = this.#loading.get(key);
-          if (ownLoad !== undefined && ownLoad === this.#clientId.current) {
-            value = binaryBytes(ownLoad);
-            watched = true;
-          } else {
-            const lock = await this.#locks.acquire(key, ttlMs, deadline);
-            if (lock.mine) return await this.#loadHolding(key, ttlMs, lock.id, loader, deadline, tookOver);
-            // A holder that wrote after our tracked read of the miss is pushed to us like any other change.
-            value = lock.holder;
-          }
-          local = false;
-        }
-        if (value === null || !isPlaceholder(value)) {
-          const outcome: GetOutcome = value === null ? 'miss' : waited ? 'waited' : local ? 'hit' : 'server-hit';
-          return { kind: 'value', value, outcome };
-        }
-        // The marker is the key named by the placeholder's exact bytes, and the lock is released by those bytes.
-        const markerKey = binaryString(value);
-        markerWatch = this.#waiters.watch(markerKey);
-        const marker = await deadline.race(this.#reads.read(markerKey, this.#settings.clientTtlMs, deadline.at));
-        if (marker.value === null) {
-          // The holder is gone (marker expired or deleted): release its lock and start over.
-          await deadline.race(this.#bridge.command(['EVALSHA', SCRIPT_SHA.delkey, 1, wireKey(key), value], deadline.at));
-          tookOver = true;
-          continue;
-        }
-        waited = true;
-        this.#waitingGets++;
-        try {
-          const woken = Promise.race([watch.fired, markerWatch.fired]);
-          // No push follows a read the bridge could not track (its tracking was down): read again soon instead.
-          await deadline.race(watched && marker.watched ? woken : this.#wokenOrRetry(woken));
-        } finally {
-          this.#waitingGets--;
-        }
-      } catch (error) {
-        // A command lost with its socket: the disconnect already reset our state; start over on the next socket.
-        if (!isDropped(error) || deadline.expired) throw error;
-      } finally {
-        watch.release();
-        markerWatch?.release();
-      }
-    }
-  }
-
-  /** Runs `#load` with the key marked as loading here; when it ends, wakes this coordinator's gets of the key. */
-  async #loadHolding(key: string, ttlMs: number, id: string, loader: LoaderCallback, deadline: Deadline, tookOver: boolean): Promise<GetReply> {
-    this.#loading.set(key, id);
-    try {
-      return await this.#load(key, ttlMs, id, loader, deadline, tookOver);
-    } finally {
-      if (this.#loading.get(key) === id) this.#loading.delete(key);
-      // A failed compare-and-set or a lock released without a write sends no push: wake local waiters ourselves.
-      this.#waiters.wake(key);
-    }
-  }
-
-  /** We hold the lock: call the caller's loader, then compare-and-set; release the lock on any failure. */
-  async #load(key: string, ttlMs: number, id: string, loader: LoaderCallback, deadline: Deadline, tookOver: boolean): Promise<GetReply> {
-    let reply: LoaderReply;
-    try {
-      reply = await deadline.race(Promise.resolve(loader(key, ttlMs)));
-    } catch (error) {
-      this.#locks.release(key, id);
-      if (error instanceof TimeoutError) throw error;
-      throw new ConnectionError(`calling the loader back in the calling Worker failed: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
-    }
-    if (reply === null || typeof reply !== 'object' || reply.ok !== true) {
-      this.#locks.release(key, id);
-      return { kind: 'loader-error' };
-    }
-    const { value, cancelled } = reply;
-    const storeTtlMs = reply.ttlMs ?? ttlMs;
-    if (!(value instanceof Uint8Array) || !Number.isSafeInteger(storeTtlMs) || storeTtlMs <= 0) {
-      this.#locks.release(key, id);
-      throw new ValkeyasideError('ERR_BAD_REQUEST', 'the loader wrapper answered without a byte value or with an invalid ttl');
-    }
-    if (cancelled || deadline.expired) {
-      this.#locks.release(key, id);
-      const message = deadline.error?.message ?? (cancelled ? `${deadline.what} was given up by the caller` : `${deadline.what} timed out`);
-      throw new TimeoutError(message);
-    }
-    const store = this.#bridge.command(['EVALSHA', SCRIPT_SHA.setkey, 1, wireKey(key), id, value, storeTtlMs], deadline.at);
-    let stored = false;
-    try {
-      stored = isOk(await deadline.race(store));
-    } catch (error) {
-      this.#locks.release(key, id);
-      if (error instanceof TimeoutError) throw error;
-      // Any other store failure: the caller still gets the value it loaded; it is just not cached.
-    }
-    // Read it back once stored (not pipelined: our own store's push would poison a read sent with it). The tracked
-    // read re-registers this coordinator for the key's pushes and fills the local copy for the next get.
-    if (stored) await deadline.race(this.#reads.read(key, Math.min(storeTtlMs, this.#settings.localTtlCapMs), deadline.at, true)).catch(() => {});
-    return { kind: 'value', value, outcome: !stored ? 'not-cached' : tookOver ? 'took-over' : 'loaded' };
-  }
-
-  /** `woken`, or `untrackedRetryMs` from now if sooner: the bound on a wait that no push would end. */
-  async #wokenOrRetry(woken: Promise<void>): Promise<void> {
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    try {
-      await Promise.race([woken, new Promise<void>((resolve) => { timer = setTimeout(resolve, this.#settings.untrackedRetryMs); })]);
-    } finally {
-      if (timer !== undefined) clearTimeout(timer);
-    }
   }
 
   #onPush(keys: string[] | null): void {
