@@ -55,8 +55,11 @@ export class AsideGet {
     return this.#waitingGets;
   }
 
-  /** Go's Get: read; on a miss take the lock and load; on a placeholder wait for a push (or take over); retry. */
-  async run(key: string, ttlMs: number, loader: LoaderCallback | undefined, deadline: Deadline): Promise<GetReply> {
+  /**
+   * Go's Get: read; on a miss take the lock and load; on a placeholder wait for a push (or take over); retry.
+   * `onWait` runs each time the get parks on another holder's lock (getMany's batching needs to know).
+   */
+  async run(key: string, ttlMs: number, loader: LoaderCallback | undefined, deadline: Deadline, onWait?: () => void): Promise<GetReply> {
     const capMs = Math.min(ttlMs, this.#config.localTtlCapMs);
     let waited = false;
     let tookOver = false;
@@ -98,6 +101,7 @@ export class AsideGet {
           continue;
         }
         waited = true;
+        onWait?.();
         this.#waitingGets++;
         try {
           const woken = Promise.race([watch.fired, markerWatch.fired]);

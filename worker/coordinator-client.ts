@@ -6,6 +6,8 @@ import { ConnectionError, TimeoutError, ValkeyasideError } from '../shared/error
 import { PLACEHOLDER_PREFIX } from '../shared/valkeyaside.ts';
 import type { CacheAsideCoordinator } from './coordinator.ts';
 import { fromWireError } from './errors.ts';
+import { Flight, flightMode, flightsFor, joinerResult, sendGate } from './get-flights.ts';
+import type { FlightResults, GetFlights } from './get-flights.ts';
 import { MAX_TIMER_MS, positiveMs } from './options.ts';
 import type { ResolvedCacheAsideOptions } from './options.ts';
 import { coordinatorName } from './placement.ts';
@@ -72,7 +74,7 @@ export function checkNotReserved(binary: string, display: string): void {
 }
 
 /** An RPC that failed as a whole (not an error reply): config errors from the coordinator's constructor stay as they are. */
-function rpcFailure(error: unknown, name: string): unknown {
+export function rpcFailure(error: unknown, name: string): unknown {
   if (error instanceof TypeError || error instanceof RangeError || error instanceof ValkeyasideError) return error;
   const message = error instanceof Error ? error.message : String(error);
   if (/^(TypeError|RangeError): /.test(message)) return error;
@@ -91,7 +93,7 @@ interface CallState<T> {
   loaderError?: { error: unknown };
 }
 
-function loaderContext<K>(key: K, ttlMs: number, signal: AbortSignal, onTtl: (ms: number) => void): LoaderContext<K> {
+export function loaderContext<K>(key: K, ttlMs: number, signal: AbortSignal, onTtl: (ms: number) => void): LoaderContext<K> {
   return { key, ttlMs, signal, setTtl(ms: number) { onTtl(positiveMs('setTtl(ttlMs)', ms)); } };
 }
 
@@ -121,7 +123,7 @@ function wrapLoader<T, K>(loader: Loader<T, K>, key: K, form: ValueForm<T, K>, s
  * once and the result rejects with the error its returned function makes. With `lingerOneTurn` that rejection waits
  * one macrotask, so work settling right then (a loader returning as the deadline passes) still wins.
  */
-function untilDeadline<T>(work: Promise<T>, what: string, timeoutMs: number, signal: AbortSignal | undefined,
+export function untilDeadline<T>(work: Promise<T>, what: string, timeoutMs: number, signal: AbortSignal | undefined,
   giveUp: (message: string, cause: unknown) => () => unknown, lingerOneTurn = false): Promise<T> {
   return new Promise<T>((resolve, reject) => {
     let settled = false;
@@ -151,10 +153,40 @@ function untilDeadline<T>(work: Promise<T>, what: string, timeoutMs: number, sig
 export class CoordinatorClient {
   readonly #namespace: DurableObjectNamespace<CacheAsideCoordinator>;
   readonly options: ResolvedCacheAsideOptions;
+  /** Coalesced calls in flight in this isolate, shared by every CacheAside on this namespace. */
+  readonly flights: GetFlights;
 
   constructor(namespace: DurableObjectNamespace<CacheAsideCoordinator>, options: ResolvedCacheAsideOptions) {
     this.#namespace = namespace;
     this.options = options;
+    this.flights = flightsFor(namespace);
+  }
+
+  /** The stub of the named coordinator. */
+  stub(name: string): Stub {
+    return this.#namespace.getByName(name);
+  }
+
+  /** The get's deadline from now (ms): its ttl, or the caller's (or the default) tighter timeout. */
+  timeoutFor(ttlMs: number, options: GetOptions): number {
+    const callerTimeoutMs = options.timeoutMs === undefined ? this.options.timeoutMs : positiveMs('timeoutMs', options.timeoutMs);
+    return Math.min(ttlMs, callerTimeoutMs ?? ttlMs, MAX_TIMER_MS);
+  }
+
+  /**
+   * Waits for `flight` as one of its participants, under this caller's own deadline and signal; a caller leaving
+   * gives up the call only when it was the last one waiting.
+   */
+  async joinFlight<T>(flight: Flight<T>, timeoutMs: number, signal: AbortSignal | undefined, what: string): Promise<FlightResults<T>> {
+    const deadlineAt = Date.now() + timeoutMs;
+    const ticket = flight.join(deadlineAt, signal);
+    const giveUp = (message: string, cause: unknown) => {
+      ticket.leave();
+      return () => new TimeoutError(message, cause === undefined ? undefined : { cause });
+    };
+    const solo = await untilDeadline(ticket.started, what, timeoutMs, signal, giveUp);
+    if (solo) return flight.result;
+    return untilDeadline(flight.result, what, Math.max(1, deadlineAt - Date.now()), signal, giveUp);
   }
 
   /** The coordinator (Durable Object name) that serves the key. */
@@ -162,15 +194,36 @@ export class CoordinatorClient {
     return coordinatorName(binary, this.options.placement, this.options.namePrefix);
   }
 
-  /** A get in any view (see `CacheAside.getWithOutcome`). */
+  /**
+   * A get in any view (see `CacheAside.getWithOutcome`). Concurrent gets of the key in this isolate, in the same view
+   * and all with or all without a loader, share one call (get-flights.ts): the first caller's loader and ttl serve all.
+   */
   async get<T, K>(keys: KeyForms<K>, ttlMs: number, loader: Loader<T, K> | undefined, form: ValueForm<T, K>, options: GetOptions = {}): Promise<GetResult<T>> {
     positiveMs('ttlMs', ttlMs);
     if (loader !== undefined && typeof loader !== 'function') throw new TypeError(`loader must be a function; got ${typeof loader}`);
-    const callerTimeoutMs = options.timeoutMs === undefined ? this.options.timeoutMs : positiveMs('timeoutMs', options.timeoutMs);
-    const timeoutMs = Math.min(ttlMs, callerTimeoutMs ?? ttlMs, MAX_TIMER_MS);
+    const timeoutMs = this.timeoutFor(ttlMs, options);
     const what = `get(${keys.display})`;
     const signal = options.signal;
     if (signal?.aborted) throw new TimeoutError(`${what} was aborted before it started`, { cause: signal.reason });
+    if (!this.options.coalesce) return this.#loadOne(keys, ttlMs, timeoutMs, loader, form, signal);
+    const name = this.nameFor(keys.binary);
+    const mode = flightMode(form, loader !== undefined);
+    let flight = this.flights.find<T>(name, keys.binary, mode);
+    const joined = flight !== undefined && !flight.sent;
+    if (!joined) {
+      // A call already sent takes no joiners (it may have been answered before this caller started): the next call
+      // waits a little for it to end, gathering the callers that arrive meanwhile.
+      flight = new Flight<T>(sendGate(flight), async (flightTimeoutMs, flightSignal) =>
+        new Map([[keys.binary, await this.#loadOne(keys, ttlMs, flightTimeoutMs, loader, form, flightSignal)]]));
+      this.flights.register(name, keys.binary, mode, flight);
+    }
+    const result = (await this.joinFlight(flight!, timeoutMs, signal, what)).get(keys.binary)!;
+    return joined ? joinerResult(result) : result;
+  }
+
+  /** One get's call to its coordinator, and the bypass when the cache is unavailable and the caller chose it. */
+  async #loadOne<T, K>(keys: KeyForms<K>, ttlMs: number, timeoutMs: number, loader: Loader<T, K> | undefined, form: ValueForm<T, K>,
+    signal: AbortSignal | undefined): Promise<GetResult<T>> {
     const state: CallState<T> = { abort: new AbortController() };
     try {
       return await this.#get(keys, ttlMs, timeoutMs, loader, form, signal, state);
@@ -181,9 +234,18 @@ export class CoordinatorClient {
     }
   }
 
-  /** A del in any view (see `CacheAside.del`). */
-  del(keys: KeyForms<unknown>, options: DelOptions = {}): Promise<void> {
-    return this.call(`del(${keys.display})`, keys.binary, options, (stub, timeoutMs) => stub.deleteKey({ key: keys.binary, timeoutMs }));
+  /**
+   * A del in any view (see `CacheAside.del`). It detaches the key's coalesced calls when it starts and when it ends,
+   * so no get of this isolate joins a call that may have been answered before the del.
+   */
+  async del(keys: KeyForms<unknown>, options: DelOptions = {}): Promise<void> {
+    const name = this.nameFor(keys.binary);
+    this.flights.detach(name, keys.binary);
+    try {
+      await this.call(`del(${keys.display})`, keys.binary, options, (stub, timeoutMs) => stub.deleteKey({ key: keys.binary, timeoutMs }));
+    } finally {
+      this.flights.detach(name, keys.binary);
+    }
   }
 
   /** One RPC with a deadline (`timeoutMs`, default `delTimeoutMs`) and the caller's signal. */

@@ -7,6 +7,7 @@ import { describeKey, utf8Text, wireKey } from '../shared/bytes.ts';
 import { ValkeyasideError } from '../shared/errors.ts';
 import { isPlaceholder } from '../shared/valkeyaside.ts';
 import { AsideGet } from './aside-get.ts';
+import { runGetMany } from './aside-get-many.ts';
 import { BridgeSocket } from './bridge-socket.ts';
 import { ClientId } from './client-id.ts';
 import { toWireError } from './errors.ts';
@@ -15,7 +16,9 @@ import { Locks } from './locks.ts';
 import { resolveCoordinatorSettings } from './options.ts';
 import type { CoordinatorEnv, CoordinatorSettings } from './options.ts';
 import { badRequest, validRequest } from './rpc.ts';
-import type { CoordinatorStats, DelReply, DelRequest, GetReply, GetRequest, LoaderCallback } from './rpc.ts';
+import type {
+  CoordinatorStats, DelReply, DelRequest, GetManyReply, GetManyRequest, GetReply, GetRequest, LoadManyCallback, LoaderCallback,
+} from './rpc.ts';
 import { TrackedReads } from './tracked-reads.ts';
 import { Deadline, Waiters } from './waiters.ts';
 
@@ -34,6 +37,7 @@ export class CacheAsideCoordinator extends DurableObject<CoordinatorEnv> {
   readonly #gets: AsideGet;
   readonly #deadlines = new Map<string, Deadline>();
   #activeGets = 0;
+  readonly #calls = { peek: 0, get: 0, getMany: 0 };
   readonly #idle: IdleClock;
 
   constructor(ctx: DurableObjectState, env: CoordinatorEnv) {
@@ -72,6 +76,7 @@ export class CacheAsideCoordinator extends DurableObject<CoordinatorEnv> {
   peekValue(key: string): Uint8Array | undefined {
     if (typeof key !== 'string') return undefined;
     const local = this.#reads.peek(key);
+    this.#calls.peek++;
     if (local == null || isPlaceholder(local)) return undefined;
     this.#touch();
     return local;
@@ -93,10 +98,9 @@ export class CacheAsideCoordinator extends DurableObject<CoordinatorEnv> {
       return badRequest('getValue needs { key: string, ttlMs: positive integer, timeoutMs: positive integer, requestId: string }');
     }
     if (loader !== undefined && typeof loader !== 'function') return badRequest('getValue: loader must be a function');
-    if (this.#activeGets >= this.#settings.maxPendingGets) {
-      return { kind: 'error', error: toWireError(new ValkeyasideError('ERR_OVERLOADED',
-        `coordinator has ${this.#activeGets} gets in progress (VALKEYASIDE_MAX_PENDING_GETS); retry later or use more shards`)) };
-    }
+    this.#calls.get++;
+    const overloaded = this.#overloaded(1);
+    if (overloaded !== undefined) return overloaded;
     // Hits with a value were answered by peekValue; a cached miss asked for without a loader needs no deadline or
     // watch either. Everything else takes the full path.
     if (loader === undefined && this.#reads.peek(key) === null) {
@@ -118,6 +122,42 @@ export class CacheAsideCoordinator extends DurableObject<CoordinatorEnv> {
       this.#activeGets--;
       this.#idle.end();
     }
+  }
+
+  /**
+   * RPC: one coordinator's share of a getMany: a get per key (distinct binary strings) under one deadline, the keys
+   * it locks loaded through `loadMany` in batches (see aside-get-many.ts). Never throws.
+   */
+  async getManyValues(request: GetManyRequest, loadMany?: LoadManyCallback): Promise<GetManyReply> {
+    const { keys, ttlMs, timeoutMs, requestId } = request ?? {};
+    if (!Array.isArray(keys) || keys.length === 0 || !keys.every((key) => validRequest(key, ttlMs)) || new Set(keys).size !== keys.length ||
+      !validRequest(requestId, timeoutMs)) {
+      return badRequest('getManyValues needs { keys: distinct strings (at least one), ttlMs: positive integer, timeoutMs: positive integer, requestId: string }');
+    }
+    if (loadMany !== undefined && typeof loadMany !== 'function') return badRequest('getManyValues: loadMany must be a function');
+    this.#calls.getMany++;
+    const overloaded = this.#overloaded(keys.length);
+    if (overloaded !== undefined) return overloaded;
+    this.#activeGets += keys.length;
+    this.#touch();
+    this.#idle.begin();
+    const deadline = new Deadline(timeoutMs, `getMany(${keys.length} keys, first ${describeKey(keys[0]!)})`);
+    this.#deadlines.set(requestId, deadline);
+    try {
+      return { kind: 'values', replies: await runGetMany(this.#gets, keys, ttlMs, loadMany, deadline) };
+    } finally {
+      deadline.dispose();
+      if (this.#deadlines.get(requestId) === deadline) this.#deadlines.delete(requestId);
+      this.#activeGets -= keys.length;
+      this.#idle.end();
+    }
+  }
+
+  /** The ERR_OVERLOADED reply when `count` more gets would pass VALKEYASIDE_MAX_PENDING_GETS. */
+  #overloaded(count: number): { kind: 'error'; error: ReturnType<typeof toWireError> } | undefined {
+    if (this.#activeGets + count <= this.#settings.maxPendingGets) return undefined;
+    return { kind: 'error', error: toWireError(new ValkeyasideError('ERR_OVERLOADED',
+      `coordinator has ${this.#activeGets} gets in progress (VALKEYASIDE_MAX_PENDING_GETS); retry later or use more shards`)) };
   }
 
   /** RPC: the caller's AbortSignal fired; the get gives up now (releasing its lock if it holds one). */
@@ -171,6 +211,9 @@ export class CacheAsideCoordinator extends DurableObject<CoordinatorEnv> {
       waitingGets: this.#gets.waiting,
       watchedKeys: this.#waiters.size,
       commandsInFlight: this.#bridge.inFlight,
+      peekCalls: this.#calls.peek,
+      getCalls: this.#calls.get,
+      getManyCalls: this.#calls.getMany,
     };
   }
 

@@ -1,6 +1,6 @@
 // Public entry of the Workers library (`valkeyaside-edge/worker`): re-exports only.
 export { CacheAside } from './cache-aside.ts';
-export type { DelOptions, GetOptions, GetResult, Loader, LoaderContext } from './cache-aside.ts';
+export type { DelOptions, GetOptions, GetResult, LoadMany, LoadManyContext, LoadManyResult, Loader, LoaderContext } from './cache-aside.ts';
 export { BytesCacheAside } from './bytes-cache-aside.ts';
 export type { BytesKey } from './bytes-cache-aside.ts';
 export { TypedCacheAside, jsonCodec } from './typed-cache-aside.ts';

@@ -197,6 +197,11 @@ export interface CacheAsideOptions {
   onUnavailable?: 'throw' | 'load';
   /** Loads one isolate runs at once while bypassing an unavailable cache. Default 8. */
   maxBypassLoads?: number;
+  /**
+   * Concurrent gets (and getMany keys) of one key in this isolate share one coordinator call and the first caller's
+   * loader (README, "Coalescing"). Default true; false sends every get on its own.
+   */
+  coalesce?: boolean;
 }
 
 /** Options of {@link CacheAside.fromEnv}: the binding's name, plus the {@link CacheAsideOptions}. */
@@ -212,6 +217,7 @@ export interface ResolvedCacheAsideOptions {
   readonly delTimeoutMs: number;
   readonly onUnavailable: 'throw' | 'load';
   readonly maxBypassLoads: number;
+  readonly coalesce: boolean;
 }
 
 export const CACHE_ASIDE_DEFAULTS = Object.freeze({
@@ -221,6 +227,7 @@ export const CACHE_ASIDE_DEFAULTS = Object.freeze({
   delTimeoutMs: 10_000,
   onUnavailable: 'throw' as 'throw' | 'load',
   maxBypassLoads: 8,
+  coalesce: true,
   binding: 'CACHE_ASIDE',
 });
 
@@ -253,6 +260,8 @@ export function resolveCacheAsideOptions(options: CacheAsideOptions = {}): Resol
   }
   const namePrefix = options.namePrefix ?? CACHE_ASIDE_DEFAULTS.namePrefix;
   if (typeof namePrefix !== 'string') throw new TypeError(`namePrefix must be a string; got ${typeof namePrefix}`);
+  const coalesce = options.coalesce ?? CACHE_ASIDE_DEFAULTS.coalesce;
+  if (typeof coalesce !== 'boolean') throw new TypeError(`coalesce must be true or false; got ${String(coalesce)}`);
   return Object.freeze({
     placement,
     namePrefix,
@@ -260,5 +269,6 @@ export function resolveCacheAsideOptions(options: CacheAsideOptions = {}): Resol
     delTimeoutMs: positiveMs('delTimeoutMs', options.delTimeoutMs ?? CACHE_ASIDE_DEFAULTS.delTimeoutMs),
     onUnavailable,
     maxBypassLoads,
+    coalesce,
   });
 }

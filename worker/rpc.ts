@@ -8,7 +8,7 @@ import type { WireError } from './errors.ts';
 /**
  * How a get was answered, for metrics:
  * - `hit`: from the coordinator's local copy; `server-hit`: read from Valkey through the bridge;
- * - `miss`: no value and no loader, resolved to null;
+ * - `miss`: no value and no loader, resolved to null (or, in `getMany`, a key its loader left out: not cached);
  * - `loaded`: this get held the lock, ran its loader and stored the value;
  * - `took-over`: as `loaded`, after releasing a lock whose holder's marker was gone;
  * - `not-cached`: this get ran its loader but the value was not stored (the key changed meanwhile, or the store failed);
@@ -40,6 +40,34 @@ export type GetReply =
   | { readonly kind: 'loader-error' }
   | { readonly kind: 'error'; readonly error: WireError };
 
+/** RPC: one coordinator's share of a getMany (distinct keys, binary strings), under one deadline. */
+export interface GetManyRequest {
+  readonly keys: readonly string[];
+  readonly ttlMs: number;
+  readonly timeoutMs: number;
+  readonly requestId: string;
+}
+
+/**
+ * What the caller's loadMany wrapper answers for the keys it was called with: `values[i]` is the bytes for
+ * `keys[i]`, or null when the loader left that key out (then it is not cached and comes back null).
+ */
+export type LoadManyReply =
+  | { readonly ok: true; readonly values: ReadonlyArray<Uint8Array | null>; readonly ttlMs?: number; readonly cancelled: boolean }
+  | { readonly ok: false; readonly cancelled: boolean };
+
+/**
+ * The caller's loadMany wrapper, called back over RPC with the keys this coordinator locked. The first call of a
+ * getMany (possibly with no keys) tells the caller this coordinator has locked all it could lock at once; the caller
+ * calls its loader once for every coordinator's first call. Later calls carry keys locked after a wait.
+ */
+export type LoadManyCallback = (keys: string[], ttlMs: number) => Promise<LoadManyReply>;
+
+/** RPC reply of `getManyValues`: one GetReply per requested key, in order. */
+export type GetManyReply =
+  | { readonly kind: 'values'; readonly replies: readonly GetReply[] }
+  | { readonly kind: 'error'; readonly error: WireError };
+
 export interface DelRequest {
   /** The key as a binary string. */
   readonly key: string;
@@ -60,6 +88,10 @@ export interface CoordinatorStats {
   readonly waitingGets: number;
   readonly watchedKeys: number;
   readonly commandsInFlight: number;
+  /** RPCs served since the coordinator started: hit-path peeks, gets and getManys (one per coordinator per call). */
+  readonly peekCalls: number;
+  readonly getCalls: number;
+  readonly getManyCalls: number;
 }
 
 /** The error reply for a malformed request (code `ERR_BAD_REQUEST`). */

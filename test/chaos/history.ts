@@ -28,6 +28,8 @@ export interface Op {
   deadline?: number;
   /** get: whether it had a loader. */
   loader?: boolean;
+  /** get: one key of a getMany (its ops share start, end and outcome of the call as a whole). */
+  many?: boolean;
   /** Writes: the PX the value was written with (ms), so an expired value is not mistaken for a live one. */
   ttlMs?: number;
 }
@@ -55,7 +57,7 @@ export class History {
   readonly faults: FaultRecord[] = [];
   #nextId = 1;
 
-  begin(kind: OpKind, key: string, client: string, extra: Partial<Pick<Op, 'value' | 'deadline' | 'loader' | 'ttlMs'>> = {}): Op {
+  begin(kind: OpKind, key: string, client: string, extra: Partial<Pick<Op, 'value' | 'deadline' | 'loader' | 'ttlMs' | 'many'>> = {}): Op {
     const op: Op = { id: this.#nextId++, kind, key, client, start: now(), end: null, ok: false, ...extra };
     this.ops.push(op);
     return op;

@@ -71,7 +71,7 @@ export async function runLibraryChaos(config: LibraryChaosConfig, shared?: Libra
     const workload = runWorkload(history, {
       keys, clients: w.clients, direct: stack.direct, lanes: config.lanes ?? DEFAULT_LANES, goClients: env.go.clients, goShare: config.goShare, durationMs: config.durationMs, maxOps: config.maxOps,
       ttlMs: TTL_MS, getTimeoutMs: GET_TIMEOUT_MS, hungGraceMs: DEFAULT_CHECK_OPTIONS.hungGraceMs, random,
-      mix: config.mix ?? { get: 60, peek: 10, del: 14, bridgeWrite: 0, outsideWrite: 11, outsideDel: 5 },
+      mix: config.mix ?? { get: 52, many: 8, peek: 10, del: 14, bridgeWrite: 0, outsideWrite: 11, outsideDel: 5 },
       loaders: { slow: 0.1, fail: 0.08, hang: 0.02 },
     });
     const injected = await runFaultLoop(history, {
@@ -95,14 +95,16 @@ export async function runLibraryChaos(config: LibraryChaosConfig, shared?: Libra
   }
 }
 
-/** Gets and dels run by Go clients and by edge coordinators (the quiescence sweep is edge-only). */
-function opsByOrigin(history: History): { goOps: number; edgeOps: number } {
+/** Gets and dels run by Go clients and by edge coordinators (the quiescence sweep is edge-only), and getMany keys answered. */
+function opsByOrigin(history: History): { goOps: number; edgeOps: number; manyReads: number } {
   let goOps = 0;
   let edgeOps = 0;
+  let manyReads = 0;
   for (const op of history.ops) {
+    if (op.many && op.ok) manyReads++;
     if (op.kind !== 'get' && op.kind !== 'del') continue;
     if (op.client.startsWith('go/')) goOps++;
     else edgeOps++;
   }
-  return { goOps, edgeOps };
+  return { goOps, edgeOps, manyReads };
 }

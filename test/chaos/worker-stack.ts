@@ -122,6 +122,15 @@ export async function startWorkerStack(stack: BridgeStack, history: History, opt
             clearTimeout(timer);
           }
         },
+        async getMany(ops, ttlMs, plan, timeoutMs) {
+          const effective = modes.storm ? { delayMs: plan.delayMs + 150, fail: plan.fail || Math.random() < 0.3 } : plan;
+          const answer = await call(worker, '/many', {
+            keys: JSON.stringify(ops.map((op) => op.key)), ops: JSON.stringify(ops.map((op) => op.id)), ttl: ttlMs, timeout: timeoutMs, prefix,
+            delay: effective.delayMs, fail: effective.fail ? 1 : 0,
+          }) as { ok: boolean; results?: Array<{ value: string | null; outcome: string }>; error?: { name: string; code?: string; message: string } };
+          if (!answer.ok) throw failure(answer.error!);
+          return answer.results!;
+        },
         async del(key, timeoutMs) {
           const answer = await call(worker, '/del', { key, timeout: timeoutMs, prefix });
           if (!answer.ok) throw failure(answer.error!);

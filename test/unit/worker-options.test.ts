@@ -69,8 +69,13 @@ describe('worker options: CacheAside', () => {
   it('defaults to 16 shards, no extra timeout, and throwing when the cache is unavailable', () => {
     expect(resolveCacheAsideOptions()).toEqual({
       placement: { shards: 16 }, namePrefix: 'valkeyaside', timeoutMs: undefined, delTimeoutMs: 10_000,
-      onUnavailable: 'throw', maxBypassLoads: 8,
+      onUnavailable: 'throw', maxBypassLoads: 8, coalesce: true,
     });
+  });
+
+  it('rejects a coalesce that is not a boolean, naming it', () => {
+    expect(resolveCacheAsideOptions({ coalesce: false }).coalesce).toBe(false);
+    expect(() => resolveCacheAsideOptions({ coalesce: 'no' as never })).toThrow(new TypeError('coalesce must be true or false; got no'));
   });
 
   it('rejects an invalid onUnavailable or maxBypassLoads, naming it', () => {

@@ -51,6 +51,31 @@ async function get(env: Env, params: URLSearchParams): Promise<Response> {
   }
 }
 
+/** A getMany of the JSON array `keys`; `ops` (JSON, one per key) names the op whose value each key's load computes. */
+async function many(env: Env, params: URLSearchParams): Promise<Response> {
+  const keys = JSON.parse(params.get('keys') ?? '[]') as string[];
+  const ops = JSON.parse(params.get('ops') ?? '[]') as number[];
+  const opOf = new Map(keys.map((key, i) => [key, ops[i]]));
+  const ttlMs = Number(params.get('ttl') ?? 5_000);
+  const timeoutMs = Number(params.get('timeout') ?? 2_000);
+  const loadMany = async (wanted: string[], ctx: { signal: AbortSignal }) => new Map(await Promise.all(wanted.map(async (k): Promise<[string, string]> => {
+    const origin = new URL('/load', env.ORIGIN);
+    for (const name of ['delay', 'fail', 'ttl']) origin.searchParams.set(name, params.get(name) ?? '');
+    origin.searchParams.set('op', String(opOf.get(k)));
+    origin.searchParams.set('key', k);
+    const res = await fetch(origin, { signal: ctx.signal });
+    const body = await res.text();
+    if (!res.ok) throw new Error(`origin answered ${res.status}: ${body}`);
+    return [k, body];
+  })));
+  try {
+    const results = await cacheFor(env, params).getManyWithOutcome(keys, ttlMs, loadMany, { timeoutMs });
+    return json({ ok: true, results: keys.map((key) => results.get(key)) });
+  } catch (error) {
+    return json({ ok: false, error: report(error) });
+  }
+}
+
 async function del(env: Env, params: URLSearchParams): Promise<Response> {
   try {
     await cacheFor(env, params).del(params.get('key')!, { timeoutMs: Number(params.get('timeout') ?? 2_000) });
@@ -76,6 +101,7 @@ export default {
     const url = new URL(request.url);
     switch (url.pathname) {
       case '/get': return get(env, url.searchParams);
+      case '/many': return many(env, url.searchParams);
       case '/del': return del(env, url.searchParams);
       case '/abort': return abort(env, url.searchParams);
       default: return json({ error: `no route ${url.pathname}` }, 404);

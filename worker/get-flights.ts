@@ -1,0 +1,160 @@
+// Coalescing in the caller's isolate: concurrent gets (and getMany keys) of one key, through one coordinator, view and
+// loader-or-not, share one coordinator call and one loader run. A call takes joiners only until it is sent, so each
+// caller's share reaches the coordinator after that caller started (docs/guarantees.md, "Coalescing").
+import { TimeoutError } from '../shared/errors.ts';
+import type { GetResult } from './coordinator-client.ts';
+
+/**
+ * Longest a call waits for the key's previous call (already sent) to end before it is sent anyway: callers arriving
+ * meanwhile share it, and a long load elsewhere never keeps them from the coordinator (where they can take over a
+ * lock its holder abandoned, or be woken by the holder's push).
+ */
+export const CHAINED_SEND_MS = 10;
+
+/** Settles when `previous` ends or CHAINED_SEND_MS have passed, whichever is first; at once without a previous call. */
+export function sendGate(previous: { readonly done: Promise<void> } | undefined): Promise<void> {
+  if (previous === undefined) return Promise.resolve();
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  return Promise.race([previous.done, new Promise<void>((resolve) => { timer = setTimeout(resolve, CHAINED_SEND_MS); })])
+    .finally(() => { if (timer !== undefined) clearTimeout(timer); });
+}
+
+/** One caller's interest in a flight. */
+interface Participant {
+  readonly deadlineAt: number;
+  readonly signal: AbortSignal | undefined;
+}
+
+/** A coordinator call's answer: a result per key (binary string) it covers. */
+export type FlightResults<T> = ReadonlyMap<string, GetResult<T>>;
+
+/** Sends the call, with the deadline and signal that cover every participant. */
+export type SendFlight<T> = (timeoutMs: number, signal: AbortSignal | undefined) => Promise<FlightResults<T>>;
+
+/**
+ * One coordinator call shared by its participants. It is sent once `gate` settles: the next microtask, or when the
+ * key's previous call (already sent, so closed to joiners) ends, or CHAINED_SEND_MS later (`sendGate`). With one participant it runs under that caller's own
+ * deadline and signal, exactly as an uncoalesced get; with several, until the last one's deadline, and it is given up
+ * (the RPC cancelled, the loader's signal aborted) once every participant has left.
+ */
+export class Flight<T> {
+  readonly #participants = new Set<Participant>();
+  readonly #abort = new AbortController();
+  readonly #started: Promise<void>;
+  #sent = false;
+  #solo = false;
+  readonly result: Promise<FlightResults<T>>;
+  /** Settles (never rejects) when the call has ended. */
+  readonly done: Promise<void>;
+
+  constructor(gate: Promise<unknown>, send: SendFlight<T>) {
+    let markStarted!: () => void;
+    this.#started = new Promise<void>((resolve) => { markStarted = resolve; });
+    this.result = gate.then(() => {
+      this.#sent = true;
+      markStarted();
+      const participants = [...this.#participants];
+      if (participants.length === 0) throw new TimeoutError('every caller gave up before the call was sent');
+      const now = Date.now();
+      if (participants.length === 1) {
+        this.#solo = true;
+        return send(Math.max(1, participants[0]!.deadlineAt - now), participants[0]!.signal);
+      }
+      return send(Math.max(1, Math.max(...participants.map((p) => p.deadlineAt)) - now), this.#abort.signal);
+    });
+    this.result.catch(() => {});
+    this.done = this.result.then(() => {}, () => {});
+  }
+
+  /** True once sent: then it takes no more participants. */
+  get sent(): boolean {
+    return this.#sent;
+  }
+
+  /**
+   * Joins (only before it is sent). `started` resolves when it is sent, with true when this participant is its only
+   * one (then the call honours its deadline and signal itself). `leave` gives this participant up.
+   */
+  join(deadlineAt: number, signal: AbortSignal | undefined): { started: Promise<boolean>; leave(): void } {
+    if (this.#sent) throw new Error('Flight.join after the call was sent');
+    const participant: Participant = { deadlineAt, signal };
+    this.#participants.add(participant);
+    return {
+      started: this.#started.then(() => this.#solo),
+      leave: () => {
+        if (!this.#participants.delete(participant)) return;
+        if (this.#sent && this.#participants.size === 0) this.#abort.abort(new TimeoutError('every caller gave up'));
+      },
+    };
+  }
+}
+
+/** What a caller that did not run the loader sees: its own copy of bytes, and `waited` for another caller's load. */
+export function joinerResult<T>(result: GetResult<T>): GetResult<T> {
+  const value = result.value instanceof Uint8Array ? (result.value.slice() as T) : result.value;
+  const outcome = result.outcome === 'loaded' || result.outcome === 'took-over' ? 'waited' : result.outcome;
+  return value === result.value && outcome === result.outcome ? result : { value, outcome };
+}
+
+/** Each view's id in a flight's mode: gets of one key through different views never share a call. */
+const formIds = new WeakMap<object, number>();
+let lastFormId = 0;
+
+/** The mode gets must share to be coalesced: the view (its ValueForm) and whether they have a loader. */
+export function flightMode(form: object, withLoader: boolean): string {
+  let id = formIds.get(form);
+  if (id === undefined) {
+    id = ++lastFormId;
+    formIds.set(form, id);
+  }
+  return `${id}:${withLoader ? 'L' : '-'}`;
+}
+
+/** A flight's key: the coordinator and the key (binary string). Modes (view, loader or not) are kept apart inside. */
+function slotKey(coordinator: string, binary: string): string {
+  return `${coordinator}\u0000${binary}`;
+}
+
+/** The flights of one Durable Object namespace in this isolate, by key and mode. */
+export class GetFlights {
+  readonly #slots = new Map<string, Map<string, Flight<unknown>>>();
+
+  /** The newest flight for the key in this mode (sent or not), if one is still running. */
+  find<T>(coordinator: string, binary: string, mode: string): Flight<T> | undefined {
+    return this.#slots.get(slotKey(coordinator, binary))?.get(mode) as Flight<T> | undefined;
+  }
+
+  /** Makes `flight` the one later callers of the key in this mode find, until it ends or a del detaches it. */
+  register<T>(coordinator: string, binary: string, mode: string, flight: Flight<T>): void {
+    const key = slotKey(coordinator, binary);
+    let modes = this.#slots.get(key);
+    if (modes === undefined) {
+      modes = new Map();
+      this.#slots.set(key, modes);
+    }
+    modes.set(mode, flight as Flight<unknown>);
+    void flight.done.then(() => {
+      const current = this.#slots.get(key);
+      if (current?.get(mode) !== flight) return;
+      current.delete(mode);
+      if (current.size === 0) this.#slots.delete(key);
+    });
+  }
+
+  /** A del of the key in this isolate: later gets start their own flight, whatever is in flight now. */
+  detach(coordinator: string, binary: string): void {
+    this.#slots.delete(slotKey(coordinator, binary));
+  }
+}
+
+/** Flights per namespace: coalescing never crosses two bindings, which are two caches. */
+const flightsByNamespace = new WeakMap<object, GetFlights>();
+
+export function flightsFor(namespace: object): GetFlights {
+  let flights = flightsByNamespace.get(namespace);
+  if (flights === undefined) {
+    flights = new GetFlights();
+    flightsByNamespace.set(namespace, flights);
+  }
+  return flights;
+}
