@@ -7,11 +7,11 @@ import { PLACEHOLDER_PREFIX } from '../shared/valkeyaside.ts';
 import type { CacheAsideCoordinator } from './coordinator.ts';
 import { fromWireError } from './errors.ts';
 import { Flight, flightMode, flightsFor, joinerResult, sendGate } from './get-flights.ts';
-import type { FlightResults, GetFlights } from './get-flights.ts';
+import type { FlightResults, GetFlights, GetResult } from './get-flights.ts';
 import { MAX_TIMER_MS, positiveMs } from './options.ts';
 import type { ResolvedCacheAsideOptions } from './options.ts';
 import { coordinatorName } from './placement.ts';
-import type { DelReply, GetOutcome, GetReply, LoaderCallback } from './rpc.ts';
+import type { DelReply, GetReply, LoaderCallback } from './rpc.ts';
 
 /** What a loader gets besides the key. */
 export interface LoaderContext<K = string> {
@@ -38,10 +38,7 @@ export interface GetOptions {
 
 export type DelOptions = GetOptions;
 
-export interface GetResult<T> {
-  readonly value: T | null;
-  readonly outcome: GetOutcome;
-}
+export type { GetResult } from './get-flights.ts';
 
 /**
  * How a view's values become the bytes stored in Valkey, and back (both may throw: TypeError, SerializationError),
@@ -179,7 +176,7 @@ export class CoordinatorClient {
    */
   async joinFlight<T>(flight: Flight<T>, timeoutMs: number, signal: AbortSignal | undefined, what: string): Promise<FlightResults<T>> {
     const deadlineAt = Date.now() + timeoutMs;
-    const ticket = flight.join(deadlineAt, signal);
+    const ticket = flight.join(timeoutMs, signal);
     const giveUp = (message: string, cause: unknown) => {
       ticket.leave();
       return () => new TimeoutError(message, cause === undefined ? undefined : { cause });
@@ -214,7 +211,7 @@ export class CoordinatorClient {
       // A call already sent takes no joiners (it may have been answered before this caller started): the next call
       // waits a little for it to end, gathering the callers that arrive meanwhile.
       flight = new Flight<T>(sendGate(flight), async (flightTimeoutMs, flightSignal) =>
-        new Map([[keys.binary, await this.#loadOne(keys, ttlMs, flightTimeoutMs, loader, form, flightSignal)]]));
+        new Map([[keys.binary, await this.#loadOne(keys, ttlMs, flightTimeoutMs, loader, form, flightSignal)]]), flight !== undefined);
       this.flights.register(name, keys.binary, mode, flight);
     }
     const result = (await this.joinFlight(flight!, timeoutMs, signal, what)).get(keys.binary)!;

@@ -2,7 +2,13 @@
 // loader-or-not, share one coordinator call and one loader run. A call takes joiners only until it is sent, so each
 // caller's share reaches the coordinator after that caller started (docs/guarantees.md, "Coalescing").
 import { TimeoutError } from '../shared/errors.ts';
-import type { GetResult } from './coordinator-client.ts';
+import type { GetOutcome } from './rpc.ts';
+
+/** One key's answer (CacheAside's GetResult; declared here so this module stays free of the Workers runtime types). */
+export interface GetResult<T> {
+  readonly value: T | null;
+  readonly outcome: GetOutcome;
+}
 
 /**
  * Longest a call waits for the key's previous call (already sent) to end before it is sent anyway: callers arriving
@@ -21,6 +27,7 @@ export function sendGate(previous: { readonly done: Promise<void> } | undefined)
 
 /** One caller's interest in a flight. */
 interface Participant {
+  readonly timeoutMs: number;
   readonly deadlineAt: number;
   readonly signal: AbortSignal | undefined;
 }
@@ -47,7 +54,8 @@ export class Flight<T> {
   /** Settles (never rejects) when the call has ended. */
   readonly done: Promise<void>;
 
-  constructor(gate: Promise<unknown>, send: SendFlight<T>) {
+  /** `chained`: `gate` waits for a previous call (else it is the next microtask). */
+  constructor(gate: Promise<unknown>, send: SendFlight<T>, chained = false) {
     let markStarted!: () => void;
     this.#started = new Promise<void>((resolve) => { markStarted = resolve; });
     this.result = gate.then(() => {
@@ -58,7 +66,9 @@ export class Flight<T> {
       const now = Date.now();
       if (participants.length === 1) {
         this.#solo = true;
-        return send(Math.max(1, participants[0]!.deadlineAt - now), participants[0]!.signal);
+        // Sent on the next microtask, the call keeps the caller's own timeout (and its message names it).
+        const [only] = participants as [Participant];
+        return send(chained ? Math.max(1, only.deadlineAt - now) : only.timeoutMs, only.signal);
       }
       return send(Math.max(1, Math.max(...participants.map((p) => p.deadlineAt)) - now), this.#abort.signal);
     });
@@ -72,12 +82,12 @@ export class Flight<T> {
   }
 
   /**
-   * Joins (only before it is sent). `started` resolves when it is sent, with true when this participant is its only
+   * Joins (only before it is sent), with this caller's deadline from now. `started` resolves when it is sent, with true when this participant is its only
    * one (then the call honours its deadline and signal itself). `leave` gives this participant up.
    */
-  join(deadlineAt: number, signal: AbortSignal | undefined): { started: Promise<boolean>; leave(): void } {
+  join(timeoutMs: number, signal: AbortSignal | undefined): { started: Promise<boolean>; leave(): void } {
     if (this.#sent) throw new Error('Flight.join after the call was sent');
-    const participant: Participant = { deadlineAt, signal };
+    const participant: Participant = { timeoutMs, deadlineAt: Date.now() + timeoutMs, signal };
     this.#participants.add(participant);
     return {
       started: this.#started.then(() => this.#solo),

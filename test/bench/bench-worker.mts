@@ -136,7 +136,7 @@ async function watch(env: Env, body: WatchRequest): Promise<WatchReply> {
 
 /** `gets` concurrent gets of one cold key through coordinator `coord`, with a loader that takes `loaderMs`. */
 async function stampede(env: Env, body: StampedeRequest): Promise<StampedeReply> {
-  const cache = new CacheAside(env.CACHE_ASIDE, { placement: () => body.coord });
+  const cache = new CacheAside(env.CACHE_ASIDE, { placement: () => body.coord, coalesce: body.coalesce ?? true });
   const marker = await openMarker(env, body.markLabel);
   const value = `stampede:${body.key}`;
   let loaderCalls = 0;

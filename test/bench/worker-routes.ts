@@ -56,6 +56,8 @@ export interface StampedeRequest {
   loaderMs: number;
   ttlMs: number;
   markLabel: string;
+  /** CacheAside's `coalesce` option (default true). */
+  coalesce?: boolean;
 }
 
 export interface StampedeReply {
