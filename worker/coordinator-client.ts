@@ -181,8 +181,14 @@ export class CoordinatorClient {
       ticket.leave();
       return () => new TimeoutError(message, cause === undefined ? undefined : { cause });
     };
-    const solo = await untilDeadline(ticket.started, what, timeoutMs, signal, giveUp);
-    if (solo) return flight.result;
+    // A call sent on the next microtask needs no timer while it waits for that; a queued one does.
+    if (flight.chained) await untilDeadline(flight.started, what, timeoutMs, signal, giveUp);
+    else await flight.started;
+    if (signal?.aborted) {
+      ticket.leave();
+      throw new TimeoutError(`${what} was aborted by the caller's signal`, { cause: signal.reason });
+    }
+    if (flight.solo) return flight.result;
     return untilDeadline(flight.result, what, Math.max(1, deadlineAt - Date.now()), signal, giveUp);
   }
 

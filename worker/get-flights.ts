@@ -46,34 +46,35 @@ export type SendFlight<T> = (timeoutMs: number, signal: AbortSignal | undefined)
  */
 export class Flight<T> {
   readonly #participants = new Set<Participant>();
-  readonly #abort = new AbortController();
-  readonly #started: Promise<void>;
+  /** Made only for a call with several participants (a lone caller's own signal serves): the hit path stays cheap. */
+  #abort: AbortController | undefined;
   #sent = false;
   #solo = false;
+  #done: Promise<void> | undefined;
+  /** True when it is sent after a previous call of its key (else on the next microtask). */
+  readonly chained: boolean;
+  /** Resolves when the call is sent; then `solo` says whether it has one participant. */
+  readonly started: Promise<void>;
   readonly result: Promise<FlightResults<T>>;
-  /** Settles (never rejects) when the call has ended. */
-  readonly done: Promise<void>;
 
   /** `chained`: `gate` waits for a previous call (else it is the next microtask). */
   constructor(gate: Promise<unknown>, send: SendFlight<T>, chained = false) {
-    let markStarted!: () => void;
-    this.#started = new Promise<void>((resolve) => { markStarted = resolve; });
-    this.result = gate.then(() => {
-      this.#sent = true;
-      markStarted();
+    this.chained = chained;
+    this.started = gate.then(() => { this.#sent = true; });
+    this.result = this.started.then(() => {
       const participants = [...this.#participants];
       if (participants.length === 0) throw new TimeoutError('every caller gave up before the call was sent');
-      const now = Date.now();
       if (participants.length === 1) {
         this.#solo = true;
         // Sent on the next microtask, the call keeps the caller's own timeout (and its message names it).
         const [only] = participants as [Participant];
-        return send(chained ? Math.max(1, only.deadlineAt - now) : only.timeoutMs, only.signal);
+        if (only.signal?.aborted) throw new TimeoutError('the caller\'s signal aborted before the call was sent', { cause: only.signal.reason });
+        return send(chained ? Math.max(1, only.deadlineAt - Date.now()) : only.timeoutMs, only.signal);
       }
-      return send(Math.max(1, Math.max(...participants.map((p) => p.deadlineAt)) - now), this.#abort.signal);
+      this.#abort = new AbortController();
+      return send(Math.max(1, Math.max(...participants.map((p) => p.deadlineAt)) - Date.now()), this.#abort.signal);
     });
     this.result.catch(() => {});
-    this.done = this.result.then(() => {}, () => {});
   }
 
   /** True once sent: then it takes no more participants. */
@@ -81,19 +82,26 @@ export class Flight<T> {
     return this.#sent;
   }
 
-  /**
-   * Joins (only before it is sent), with this caller's deadline from now. `started` resolves when it is sent, with true when this participant is its only
-   * one (then the call honours its deadline and signal itself). `leave` gives this participant up.
-   */
-  join(timeoutMs: number, signal: AbortSignal | undefined): { started: Promise<boolean>; leave(): void } {
+  /** True once sent with a single participant (then the call honours that caller's deadline and signal itself). */
+  get solo(): boolean {
+    return this.#solo;
+  }
+
+  /** Settles (never rejects) when the call has ended. */
+  get done(): Promise<void> {
+    this.#done ??= this.result.then(() => {}, () => {});
+    return this.#done;
+  }
+
+  /** Joins (only before it is sent), with this caller's deadline from now; `leave` gives this participant up. */
+  join(timeoutMs: number, signal: AbortSignal | undefined): { leave(): void } {
     if (this.#sent) throw new Error('Flight.join after the call was sent');
     const participant: Participant = { timeoutMs, deadlineAt: Date.now() + timeoutMs, signal };
     this.#participants.add(participant);
     return {
-      started: this.#started.then(() => this.#solo),
       leave: () => {
         if (!this.#participants.delete(participant)) return;
-        if (this.#sent && this.#participants.size === 0) this.#abort.abort(new TimeoutError('every caller gave up'));
+        if (this.#sent && this.#participants.size === 0) this.#abort?.abort(new TimeoutError('every caller gave up'));
       },
     };
   }
@@ -106,18 +114,19 @@ export function joinerResult<T>(result: GetResult<T>): GetResult<T> {
   return value === result.value && outcome === result.outcome ? result : { value, outcome };
 }
 
-/** Each view's id in a flight's mode: gets of one key through different views never share a call. */
-const formIds = new WeakMap<object, number>();
+/** Each view's two modes (with a loader, without): gets of one key through different views never share a call. */
+const formModes = new WeakMap<object, readonly [string, string]>();
 let lastFormId = 0;
 
 /** The mode gets must share to be coalesced: the view (its ValueForm) and whether they have a loader. */
 export function flightMode(form: object, withLoader: boolean): string {
-  let id = formIds.get(form);
-  if (id === undefined) {
-    id = ++lastFormId;
-    formIds.set(form, id);
+  let modes = formModes.get(form);
+  if (modes === undefined) {
+    const id = ++lastFormId;
+    modes = [`${id}:L`, `${id}:-`];
+    formModes.set(form, modes);
   }
-  return `${id}:${withLoader ? 'L' : '-'}`;
+  return withLoader ? modes[0] : modes[1];
 }
 
 /** A flight's key: the coordinator and the key (binary string). Modes (view, loader or not) are kept apart inside. */
@@ -143,12 +152,13 @@ export class GetFlights {
       this.#slots.set(key, modes);
     }
     modes.set(mode, flight as Flight<unknown>);
-    void flight.done.then(() => {
+    const cleanUp = () => {
       const current = this.#slots.get(key);
       if (current?.get(mode) !== flight) return;
       current.delete(mode);
       if (current.size === 0) this.#slots.delete(key);
-    });
+    };
+    flight.result.then(cleanUp, cleanUp);
   }
 
   /** A del of the key in this isolate: later gets start their own flight, whatever is in flight now. */

@@ -62,7 +62,7 @@ function note(errors: string[], error: unknown): void {
 const trivialLoader: Loader = (key) => `loaded:${key}`;
 
 async function loop(env: Env, body: LoopRequest): Promise<LoopReply> {
-  const cache = new CacheAside(env.CACHE_ASIDE, { placement: placementOf(body.placement), namePrefix: body.namePrefix ?? 'bench' });
+  const cache = new CacheAside(env.CACHE_ASIDE, { placement: placementOf(body.placement), namePrefix: body.namePrefix ?? 'bench', coalesce: body.coalesce ?? true });
   const loader = body.loader ? trivialLoader : undefined;
   const outcomes: Record<string, number> = {};
   const errors: string[] = [];

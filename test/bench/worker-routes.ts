@@ -15,6 +15,8 @@ export interface LoopRequest {
   placement: PlacementSpec;
   namePrefix?: string;
   loader?: boolean;
+  /** CacheAside's `coalesce` option (default true). */
+  coalesce?: boolean;
   /** The loop also records the wall time of every `batchSize` completed calls. */
   batchSize: number;
   maxMs: number;

@@ -16,8 +16,9 @@ describe('Flight', () => {
     const { sent, send } = recorder();
     const flight = new Flight(Promise.resolve(), send);
     const signal = new AbortController().signal;
-    const ticket = flight.join(300, signal);
-    expect(await ticket.started).toBe(true);
+    flight.join(300, signal);
+    await flight.started;
+    expect(flight.solo).toBe(true);
     expect((await flight.result).get('k')).toEqual({ value: 'v', outcome: 'loaded' });
     expect(sent).toEqual([{ timeoutMs: 300, signal }]);
   });
@@ -31,7 +32,8 @@ describe('Flight', () => {
     const b = flight.join(5_000, undefined);
     expect(flight.sent).toBe(false);
     release();
-    expect(await a.started).toBe(false);
+    await flight.result;
+    expect(flight.solo).toBe(false);
     expect(sent).toHaveLength(1);
     expect(sent[0]!.timeoutMs).toBeGreaterThan(4_000);
     a.leave();
