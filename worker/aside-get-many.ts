@@ -2,9 +2,8 @@
 // locked in the first pass are loaded in ONE call back to the caller (which joins every coordinator's first call into
 // one loadMany); keys locked later (after a holder released without storing) go in further, smaller calls.
 import { ValkeyasideError } from '../shared/errors.ts';
-import type { AsideGet } from './aside-get.ts';
 import { toWireError } from './errors.ts';
-import type { GetReply, LoadManyCallback, LoadManyReply, LoaderReply } from './rpc.ts';
+import type { GetReply, LoadManyCallback, LoadManyReply, LoaderCallback, LoaderReply } from './rpc.ts';
 import type { Deadline } from './waiters.ts';
 
 /** A locked key waiting for its batch's loader call. */
@@ -108,11 +107,16 @@ class LoadBatches {
   }
 }
 
+/** What getMany needs of a coordinator's gets: AsideGet's `run` (kept structural so this module stands alone). */
+export interface KeyGets {
+  run(key: string, ttlMs: number, loader: LoaderCallback | undefined, deadline: Deadline, onWait?: () => void): Promise<GetReply>;
+}
+
 /**
  * Runs `gets.run` for every key (distinct binary strings) under one deadline. Each key keeps get's semantics: a
  * lock taken is stored by compare-and-set or released (AsideGet does both), whatever the loader or the deadline does.
  */
-export async function runGetMany(gets: AsideGet, keys: readonly string[], ttlMs: number, callback: LoadManyCallback | undefined,
+export async function runGetMany(gets: KeyGets, keys: readonly string[], ttlMs: number, callback: LoadManyCallback | undefined,
   deadline: Deadline): Promise<GetReply[]> {
   const batches = callback === undefined ? undefined : new LoadBatches(keys.length, callback, ttlMs, deadline);
   return Promise.all(keys.map(async (key): Promise<GetReply> => {
