@@ -40,9 +40,10 @@ export type SendFlight<T> = (timeoutMs: number, signal: AbortSignal | undefined)
 
 /**
  * One coordinator call shared by its participants. It is sent once `gate` settles: the next microtask, or when the
- * key's previous call (already sent, so closed to joiners) ends, or CHAINED_SEND_MS later (`sendGate`). With one participant it runs under that caller's own
- * deadline and signal, exactly as an uncoalesced get; with several, until the last one's deadline, and it is given up
- * (the RPC cancelled, the loader's signal aborted) once every participant has left.
+ * key's previous call (already sent, so closed to joiners) ends, or CHAINED_SEND_MS later (`sendGate`). With one
+ * participant it runs under that caller's own deadline and signal, exactly as an uncoalesced get; with several,
+ * until the last one's deadline, and it is given up (the RPC cancelled, the loader's signal aborted) once every
+ * participant has left.
  */
 export class Flight<T> {
   readonly #participants = new Set<Participant>();
