@@ -6,7 +6,7 @@ import { ConnectionError, TimeoutError, ValkeyasideError } from '../shared/error
 import { PLACEHOLDER_PREFIX } from '../shared/valkeyaside.ts';
 import type { CacheAsideCoordinator } from './coordinator.ts';
 import { fromWireError } from './errors.ts';
-import { Flight, flightMode, flightsFor, joinerResult, sendGate } from './get-flights.ts';
+import { Flight, flightMode, flightsFor, joinerResult } from './get-flights.ts';
 import type { FlightResults, GetFlights, GetResult } from './get-flights.ts';
 import { MAX_TIMER_MS, positiveMs } from './options.ts';
 import type { ResolvedCacheAsideOptions } from './options.ts';
@@ -181,9 +181,7 @@ export class CoordinatorClient {
       ticket.leave();
       return () => new TimeoutError(message, cause === undefined ? undefined : { cause });
     };
-    // A call sent on the next microtask needs no timer while it waits for that; a queued one does.
-    if (flight.chained) await untilDeadline(flight.started, what, timeoutMs, signal, giveUp);
-    else await flight.started;
+    await flight.started;
     if (signal?.aborted) {
       ticket.leave();
       throw new TimeoutError(`${what} was aborted by the caller's signal`, { cause: signal.reason });
@@ -214,10 +212,9 @@ export class CoordinatorClient {
     let flight = this.flights.find<T>(name, keys.binary, mode);
     const joined = flight !== undefined && !flight.sent;
     if (!joined) {
-      // A call already sent takes no joiners (it may have been answered before this caller started): the next call
-      // waits a little for it to end, gathering the callers that arrive meanwhile.
-      flight = new Flight<T>(sendGate(flight), async (flightTimeoutMs, flightSignal) =>
-        new Map([[keys.binary, await this.#loadOne(keys, ttlMs, flightTimeoutMs, loader, form, flightSignal)]]), flight !== undefined);
+      // A call already sent takes no joiners: it may have been answered before this caller started.
+      flight = new Flight<T>(async (flightTimeoutMs, flightSignal) =>
+        new Map([[keys.binary, await this.#loadOne(keys, ttlMs, flightTimeoutMs, loader, form, flightSignal)]]));
       this.flights.register(name, keys.binary, mode, flight);
     }
     const result = (await this.joinFlight(flight!, timeoutMs, signal, what)).get(keys.binary)!;

@@ -10,21 +10,6 @@ export interface GetResult<T> {
   readonly outcome: GetOutcome;
 }
 
-/**
- * Longest a call waits for the key's previous call (already sent) to end before it is sent anyway: callers arriving
- * meanwhile share it, and a long load elsewhere never keeps them from the coordinator (where they can take over a
- * lock its holder abandoned, or be woken by the holder's push).
- */
-export const CHAINED_SEND_MS = 10;
-
-/** Settles when `previous` ends or CHAINED_SEND_MS have passed, whichever is first; at once without a previous call. */
-export function sendGate(previous: { readonly done: Promise<void> } | undefined): Promise<void> {
-  if (previous === undefined) return Promise.resolve();
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  return Promise.race([previous.done, new Promise<void>((resolve) => { timer = setTimeout(resolve, CHAINED_SEND_MS); })])
-    .finally(() => { if (timer !== undefined) clearTimeout(timer); });
-}
-
 /** One caller's interest in a flight. */
 interface Participant {
   readonly timeoutMs: number;
@@ -39,11 +24,11 @@ export type FlightResults<T> = ReadonlyMap<string, GetResult<T>>;
 export type SendFlight<T> = (timeoutMs: number, signal: AbortSignal | undefined) => Promise<FlightResults<T>>;
 
 /**
- * One coordinator call shared by its participants. It is sent once `gate` settles: the next microtask, or when the
- * key's previous call (already sent, so closed to joiners) ends, or CHAINED_SEND_MS later (`sendGate`). With one
- * participant it runs under that caller's own deadline and signal, exactly as an uncoalesced get; with several,
- * until the last one's deadline, and it is given up (the RPC cancelled, the loader's signal aborted) once every
- * participant has left.
+ * One coordinator call shared by its participants, sent on the next microtask: so its participants are the callers
+ * of one turn of the isolate, i.e. of one request (workerd cancels what a finished request left pending, so a call
+ * one request sent must not be what another waits for). With one participant it runs under that caller's own
+ * deadline and signal, exactly as an uncoalesced get; with several, until the last one's deadline, and it is given
+ * up (the RPC cancelled, the loader's signal aborted) once every participant has left.
  */
 export class Flight<T> {
   readonly #participants = new Set<Participant>();
@@ -51,17 +36,12 @@ export class Flight<T> {
   #abort: AbortController | undefined;
   #sent = false;
   #solo = false;
-  #done: Promise<void> | undefined;
-  /** True when it is sent after a previous call of its key (else on the next microtask). */
-  readonly chained: boolean;
   /** Resolves when the call is sent; then `solo` says whether it has one participant. */
   readonly started: Promise<void>;
   readonly result: Promise<FlightResults<T>>;
 
-  /** `chained`: `gate` waits for a previous call (else it is the next microtask). */
-  constructor(gate: Promise<unknown>, send: SendFlight<T>, chained = false) {
-    this.chained = chained;
-    this.started = gate.then(() => { this.#sent = true; });
+  constructor(send: SendFlight<T>) {
+    this.started = Promise.resolve().then(() => { this.#sent = true; });
     this.result = this.started.then(() => {
       const participants = [...this.#participants];
       if (participants.length === 0) throw new TimeoutError('every caller gave up before the call was sent');
@@ -70,7 +50,7 @@ export class Flight<T> {
         // Sent on the next microtask, the call keeps the caller's own timeout (and its message names it).
         const [only] = participants as [Participant];
         if (only.signal?.aborted) throw new TimeoutError('the caller\'s signal aborted before the call was sent', { cause: only.signal.reason });
-        return send(chained ? Math.max(1, only.deadlineAt - Date.now()) : only.timeoutMs, only.signal);
+        return send(only.timeoutMs, only.signal);
       }
       this.#abort = new AbortController();
       return send(Math.max(1, Math.max(...participants.map((p) => p.deadlineAt)) - Date.now()), this.#abort.signal);
@@ -86,12 +66,6 @@ export class Flight<T> {
   /** True once sent with a single participant (then the call honours that caller's deadline and signal itself). */
   get solo(): boolean {
     return this.#solo;
-  }
-
-  /** Settles (never rejects) when the call has ended. */
-  get done(): Promise<void> {
-    this.#done ??= this.result.then(() => {}, () => {});
-    return this.#done;
   }
 
   /** Joins (only before it is sent), with this caller's deadline from now; `leave` gives this participant up. */
@@ -139,7 +113,7 @@ function slotKey(coordinator: string, binary: string): string {
 export class GetFlights {
   readonly #slots = new Map<string, Map<string, Flight<unknown>>>();
 
-  /** The newest flight for the key in this mode (sent or not), if one is still running. */
+  /** The newest flight for the key in this mode (sent or not), while it runs. */
   find<T>(coordinator: string, binary: string, mode: string): Flight<T> | undefined {
     return this.#slots.get(slotKey(coordinator, binary))?.get(mode) as Flight<T> | undefined;
   }

@@ -125,7 +125,7 @@ export async function getMany<T, K>(client: CoordinatorClient, list: readonly Ke
     return binaries.map((binary): [string, GetResult<T>] => [binary, joinerResult(results.get(binary)!)]);
   });
   if (own.length > 0) {
-    const flight = new Flight<T>(Promise.resolve(), (flightTimeoutMs, flightSignal) =>
+    const flight = new Flight<T>((flightTimeoutMs, flightSignal) =>
       loadKeys(client, own, ttlMs, flightTimeoutMs, loadMany, form, flightSignal, what));
     if (client.options.coalesce) for (const keys of own) client.flights.register(client.nameFor(keys.binary), keys.binary, mode, flight);
     waits.push(client.joinFlight(flight, timeoutMs, signal, what).then((results) => own.map((keys): [string, GetResult<T>] => [keys.binary, results.get(keys.binary)!])));

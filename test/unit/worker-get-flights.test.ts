@@ -1,7 +1,7 @@
 // The coalescing core (worker/get-flights.ts) as pure logic: who may join a call, with which deadline and signal it
-// is sent, when it is given up, and how later calls of a key queue behind one already sent.
+// is sent, and when it is given up.
 import { describe, expect, it } from 'vitest';
-import { Flight, GetFlights, flightMode, joinerResult, sendGate } from '../../worker/get-flights.ts';
+import { Flight, GetFlights, flightMode, joinerResult } from '../../worker/get-flights.ts';
 import type { FlightResults } from '../../worker/get-flights.ts';
 
 type Sent = { timeoutMs: number; signal: AbortSignal | undefined };
@@ -14,7 +14,7 @@ function recorder(): { sent: Sent[]; send: (timeoutMs: number, signal: AbortSign
 describe('Flight', () => {
   it('a lone caller is sent with its own timeout and signal, as an uncoalesced get', async () => {
     const { sent, send } = recorder();
-    const flight = new Flight(Promise.resolve(), send);
+    const flight = new Flight(send);
     const signal = new AbortController().signal;
     flight.join(300, signal);
     await flight.started;
@@ -25,13 +25,10 @@ describe('Flight', () => {
 
   it('several callers share one send under the latest deadline and an own signal; it aborts when the last leaves', async () => {
     const { sent, send } = recorder();
-    let release!: () => void;
-    const gate = new Promise<void>((resolve) => { release = resolve; });
-    const flight = new Flight(gate, send);
+    const flight = new Flight(send);
     const a = flight.join(100, undefined);
     const b = flight.join(5_000, undefined);
     expect(flight.sent).toBe(false);
-    release();
     await flight.result;
     expect(flight.solo).toBe(false);
     expect(sent).toHaveLength(1);
@@ -44,7 +41,7 @@ describe('Flight', () => {
 
   it('takes no joiner once sent, and is not sent at all when every caller left before', async () => {
     const { sent, send } = recorder();
-    const flight = new Flight(Promise.resolve(), send);
+    const flight = new Flight(send);
     flight.join(100, undefined).leave();
     await expect(flight.result).rejects.toMatchObject({ name: 'TimeoutError' });
     expect(sent).toEqual([]);
@@ -57,30 +54,18 @@ describe('GetFlights and the helpers', () => {
     const flights = new GetFlights();
     const text = flightMode({}, true);
     const { send } = recorder();
-    const flight = new Flight(Promise.resolve(), send);
+    const flight = new Flight(send);
     flights.register('c', 'k', text, flight);
     expect(flights.find('c', 'k', text)).toBe(flight);
     expect(flights.find('c', 'k', flightMode({}, true))).toBeUndefined();
     flights.detach('c', 'k');
     expect(flights.find('c', 'k', text)).toBeUndefined();
-    const next = new Flight(Promise.resolve(), send);
+    const next = new Flight(send);
     flights.register('c', 'k', text, next);
     next.join(100, undefined);
-    await next.done;
-    expect(flights.find('c', 'k', text)).toBeUndefined();
-  });
-
-  it('a queued call waits for the previous one to end, but never past CHAINED_SEND_MS', async () => {
-    let end!: () => void;
-    const previous = { done: new Promise<void>((resolve) => { end = resolve; }) };
-    let passed = false;
-    const gate = sendGate(previous).then(() => { passed = true; });
+    await next.result;
     await Promise.resolve();
-    expect(passed).toBe(false);
-    end();
-    await gate;
-    expect(passed).toBe(true);
-    await sendGate({ done: new Promise<void>(() => {}) }); // never ends: the bound lets it go
+    expect(flights.find('c', 'k', text)).toBeUndefined();
   });
 
   it('a joiner gets its own copy of bytes, and "waited" for another caller\'s load', () => {
