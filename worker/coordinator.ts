@@ -16,7 +16,8 @@ import { resolveCoordinatorSettings } from './options.ts';
 import type { CoordinatorEnv, CoordinatorSettings } from './options.ts';
 import { badRequest, validRequest, validStaleMs } from './rpc.ts';
 import type { CoordinatorStats, DelReply, DelRequest, GetReply, GetRequest, LoaderCallback, RefreshReply, RefreshRequest } from './rpc.ts';
-import { StaleWindow, freshness } from './stale-window.ts';
+import { freshness } from './freshness.ts';
+import { StaleWindow } from './stale-window.ts';
 import { TrackedReads } from './tracked-reads.ts';
 import { Deadline, Waiters } from './waiters.ts';
 

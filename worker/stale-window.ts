@@ -5,6 +5,7 @@ import { wireKey } from '../shared/bytes.ts';
 import { TimeoutError, ValkeyasideError } from '../shared/errors.ts';
 import { SCRIPT_SHA, isPlaceholder } from '../shared/valkeyaside.ts';
 import { isOk } from './aside-get.ts';
+import { freshness } from './freshness.ts';
 import type { BridgeSocket } from './bridge-socket.ts';
 import type { Locks } from './locks.ts';
 import type { CoordinatorSettings } from './options.ts';
@@ -17,22 +18,6 @@ import type { Deadline } from './waiters.ts';
  * is invalidated by the lock), and the suffix keeps it under the same token prefix. Go clients never touch it.
  */
 export const REFRESH_LOCK_SUFFIX = '\u0000valkeyaside:refresh';
-
-/** What is known of when the server's key expires (`Entry.serverUntil`, `ReadResult.serverUntil`). */
-export interface ServerExpiry {
-  readonly serverUntil: number;
-  readonly serverExact: boolean;
-}
-
-/** `unknown`: the read's cap hid whether the value is still fresh; read again asking for `staleMs` more. */
-export type Freshness = 'fresh' | 'stale' | 'expired' | 'unknown';
-
-/** Fresh while more than `staleMs` of the key's PTTL is left, stale for the rest of it. */
-export function freshness(copy: ServerExpiry, staleMs: number, now: number): Freshness {
-  if (now < copy.serverUntil - staleMs) return 'fresh';
-  if (!copy.serverExact) return 'unknown';
-  return now < copy.serverUntil ? 'stale' : 'expired';
-}
 
 export interface StaleWindowParts {
   readonly bridge: BridgeSocket;
