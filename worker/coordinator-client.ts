@@ -188,7 +188,8 @@ export class CoordinatorClient {
     const state: CallState<T> = { abort: new AbortController() };
     try {
       const result = await this.#get(keys, ttlMs, timeoutMs, loader, form, signal, state, staleMs);
-      if (result.refresh !== undefined && loader !== undefined) {
+      if (result.refresh === undefined) return result;
+      if (loader !== undefined) {
         // A refresh is worth running while the stale window lasts, however short the get's own deadline (its ttl).
         const refreshMs = Math.min(callerTimeoutMs ?? staleMs, staleMs, MAX_TIMER_MS);
         const refreshed = this.#refresh(keys, ttlMs, refreshMs, staleMs, loader, form, result.refresh);

@@ -49,8 +49,9 @@ export class StaleWindow {
     const capMs = Math.min(ttlMs, this.#config.localTtlCapMs);
     let read = await deadline.race(this.#reads.read(key, capMs, deadline.at, false, staleMs));
     let judged = freshness(read, staleMs, Date.now());
-    // A copy read for a plain get (a smaller cap) cannot say: ask the server for the PTTL past the fresh part.
-    if (judged === 'unknown' && read.value !== null) {
+    // A stale answer (or one a capped copy cannot judge) comes only from a read this get sends: then a del or write
+    // acknowledged before the get started, through any coordinator or outside the bridge, has ended the window.
+    if ((judged === 'stale' || judged === 'unknown') && read.value !== null) {
       read = await deadline.race(this.#reads.read(key, capMs, deadline.at, true, staleMs));
       judged = freshness(read, staleMs, Date.now());
     }
