@@ -20,9 +20,12 @@ export interface LibraryChaosConfig extends ChaosRunConfig {
 const TTL_MS = 5_000;
 const GET_TIMEOUT_MS = 2_000;
 const DEFAULT_LANES = 8;
-/** Stale-while-revalidate gets: a ttl short enough that windows open (and close) within a one-second run. */
-const STALE_TTL_MS = 150;
-const STALE_MS = 400;
+/**
+ * Stale-while-revalidate gets: ttl + staleMs = TTL_MS, with a ttl so short that most values (dels and writes replace
+ * each one within a few hundred ms here) are in a window when read, and dels and writes keep ending windows.
+ */
+const STALE_TTL_MS = 60;
+const STALE_MS = TTL_MS - STALE_TTL_MS;
 /** Go clients the environment starts: one per lane (see WorkloadConfig.goClients), for up to this many lanes. */
 const GO_CLIENTS = 12;
 /** The Go clients' marker ttl (the edge coordinators use 500 ms, worker-stack.ts). */
@@ -74,7 +77,7 @@ export async function runLibraryChaos(config: LibraryChaosConfig, shared?: Libra
     const workload = runWorkload(history, {
       keys, clients: w.clients, direct: stack.direct, lanes: config.lanes ?? DEFAULT_LANES, goClients: env.go.clients, goShare: config.goShare, durationMs: config.durationMs, maxOps: config.maxOps,
       ttlMs: TTL_MS, getTimeoutMs: GET_TIMEOUT_MS, hungGraceMs: DEFAULT_CHECK_OPTIONS.hungGraceMs, random,
-      mix: config.mix ?? { get: 48, peek: 10, del: 14, bridgeWrite: 0, outsideWrite: 11, outsideDel: 5, swr: 12 },
+      mix: config.mix ?? { get: 36, peek: 10, del: 14, bridgeWrite: 0, outsideWrite: 11, outsideDel: 5, swr: 24 },
       stale: { ttlMs: STALE_TTL_MS, staleMs: STALE_MS },
       loaders: { slow: 0.1, fail: 0.08, hang: 0.02 },
     });
