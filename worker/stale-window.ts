@@ -113,6 +113,8 @@ export class StaleWindow {
     if (!(reply.value instanceof Uint8Array) || !Number.isSafeInteger(storeTtlMs) || storeTtlMs <= staleMs) {
       throw new ValkeyasideError('ERR_BAD_REQUEST', 'the loader wrapper answered without a byte value or with an invalid ttl');
     }
+    // The caller gave up (its deadline or its isolate): nobody will see this refresh end, and it stores nothing.
+    if (reply.cancelled) return { kind: 'not-cached' };
     deadline.check();
     // Compare-and-set on the stale bytes (Go's setkey with them in the placeholder's place): a del or write since
     // our read changed the key, so the value loaded before it is never stored after it.
