@@ -188,6 +188,23 @@ describe('stale-while-revalidate', () => {
     origin.release(key);
   });
 
+  it('the bytes view serves the same stale bytes and refreshes them', async () => {
+    const prefix = randomPrefix('swr-bytes');
+    const key = `${prefix}k`;
+    const swr = { keyHex: Buffer.from(key).toString('hex'), ttl: 300, stale: 60_000, coord: `${prefix}coord` };
+    const bget = (params: Params) => workers.getJson<{ ok: boolean; valueHex?: string; outcome?: string }>(`/bget?${query(params)}`);
+    const hex = (text: string) => Buffer.from(text).toString('hex');
+    expect(await bget({ ...swr, valueHex: hex('\u00ff-one') })).toMatchObject({ ok: true, outcome: 'loaded' });
+    await waitFor(async () => {
+      const answer = await bget({ ...swr, valueHex: hex('two') });
+      if (answer.outcome === 'stale') return true;
+      expect(answer).toMatchObject({ ok: true, valueHex: hex('\u00ff-one'), outcome: 'hit' });
+      return false;
+    }, 'the bytes to turn stale', 10_000, 10);
+    await waitFor(async () => (await redis.get(key)) === 'two', 'the refresh to store', 10_000, 10);
+    expect(await bget({ ...swr, loader: '0' })).toMatchObject({ ok: true, valueHex: hex('two') });
+  });
+
   it('without a ctx the get asked to refresh runs the refresh before it answers', async () => {
     const prefix = randomPrefix('swr-noctx');
     const key = `${prefix}k`;

@@ -90,7 +90,7 @@ function bytesKey(params: URLSearchParams): string | Uint8Array {
 }
 
 /** A get through the bytes view; `valueHex` makes the loader return those bytes, else it loads the origin's body. */
-async function bytesGet(env: Env, params: URLSearchParams): Promise<Response> {
+async function bytesGet(env: Env, params: URLSearchParams, ctx: ExecutionContext): Promise<Response> {
   const cache = cacheFor(env, params).bytes();
   const ttlMs = int(params, 'ttl') ?? 5_000;
   const valueHex = params.get('valueHex');
@@ -101,7 +101,7 @@ async function bytesGet(env: Env, params: URLSearchParams): Promise<Response> {
       ? () => fromHex(valueHex)
       : async (key, ctx) => new TextEncoder().encode(await origin(typeof key === 'string' ? key : toHex(key)!, ctx as LoaderContext));
   try {
-    const { value, outcome } = await cache.getWithOutcome(bytesKey(params), ttlMs, loader);
+    const { value, outcome } = await cache.getWithOutcome(bytesKey(params), ttlMs, loader, staleOptions(params, ctx));
     return json({ ok: true, valueHex: toHex(value), outcome });
   } catch (error) {
     return json({ ok: false, error: report(error) });
@@ -250,7 +250,7 @@ export default {
         case '/get': return await get(env, url.searchParams, ctx);
         case '/burst': return await burst(env, url.searchParams, ctx);
         case '/del': return await del(env, url.searchParams);
-        case '/bget': return await bytesGet(env, url.searchParams);
+        case '/bget': return await bytesGet(env, url.searchParams, ctx);
         case '/bdel': return await bytesDel(env, url.searchParams);
         case '/stats': return await stats(env, url.searchParams);
         case '/ping': return await ping(env, url.searchParams);
