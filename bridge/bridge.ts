@@ -15,6 +15,7 @@ import { BridgeMetrics } from './metrics.ts';
 import { resolveBridgeOptions, type BridgeOptions } from './options.ts';
 import { KeyPushRouter } from './push-router.ts';
 import type { Session, SessionContext } from './session.ts';
+import { SessionScheduler } from './session-scheduler.ts';
 import { Tracker } from './tracker.ts';
 import { bearerDigest, createUpgradeHandler } from './upgrade.ts';
 
@@ -126,6 +127,7 @@ export async function createBridge(options: BridgeOptions): Promise<Bridge> {
     allowlist,
     tracker,
     router,
+    scheduler: new SessionScheduler(opts.maxInflightTotal),
     metrics,
     log,
     onClosed: (session) => {
