@@ -54,12 +54,12 @@ export interface BridgeOptions {
   maxInflight?: number;
   /**
    * Commands in flight (dispatched, not yet answered) over every session of one token (a token's own `maxInflight`
-   * overrides it); past it that token's sessions wait for their turn, others do not. Default 512.
+   * overrides it); past it that token's sessions wait for their turn, others do not. Default 128.
    */
   maxInflightPerToken?: number;
   /**
    * Commands in flight over all sessions; past it sessions wait for their turn (round-robin), so a command is never
-   * queued behind more than this many on the shared connection. Default 1024.
+   * queued behind more than this many on the shared connection. Default 256.
    */
   maxInflightTotal?: number;
   /**
@@ -120,8 +120,8 @@ export const BRIDGE_DEFAULTS = Object.freeze({
   maxFragmentsPerMessage: 64,
   maxFrameBytes: 8 * 1024 * 1024,
   maxInflight: 256,
-  maxInflightPerToken: 512,
-  maxInflightTotal: 1024,
+  maxInflightPerToken: 128,
+  maxInflightTotal: 256,
   maxCommandsPerFrame: 65_536,
   maxOwedBytes: 4 * 1024 * 1024,
   maxOwedBytesPerToken: 64 * 1024 * 1024,
