@@ -38,8 +38,6 @@ export class Session implements PushTarget, Runnable {
   readonly id = nextId++;
   /** Set false by the heartbeat when it pings; a pong sets it back. */
   alive = true;
-  /** Shared with every session of this token (commands in flight, bytes owed). */
-  readonly tokenBudget: TokenBudget;
   readonly #runner: CommandRunner;
   readonly #input: SessionInput;
   readonly #output: SessionOutput;
@@ -51,8 +49,6 @@ export class Session implements PushTarget, Runnable {
   #stopping: { code: number; reason: string } | null = null;
   #closed = false;
   #drainWaiters: Array<() => void> = [];
-  /** ws.bufferedAmount when last counted into the token's owed bytes. */
-  #owedCounted = 0;
 
   readonly #ws: WebSocket;
   readonly #ctx: SessionContext;
@@ -60,9 +56,8 @@ export class Session implements PushTarget, Runnable {
   constructor(ws: WebSocket, token: ResolvedToken, ctx: SessionContext) {
     this.#ws = ws;
     this.#ctx = ctx;
-    this.tokenBudget = ctx.scheduler.budgetFor(token);
     this.#input = new SessionInput(ctx.options.maxFrameBytes, ctx.options.maxCommandsPerFrame);
-    this.#budget = new SessionBudget(ctx.options.maxInflight, ctx.options.maxOwedBytes);
+    this.#budget = new SessionBudget(ctx.options.maxInflight, ctx.options.maxOwedBytes, ctx.scheduler, ctx.scheduler.budgetFor(token));
     // Dispatch stops while replies are owed; the socket's drain is when they have left.
     (ws as unknown as { _socket?: NodeJS.EventEmitter })._socket?.on('drain', () => this.#guard(() => this.#process()));
     this.#runner = new CommandRunner(
@@ -94,6 +89,11 @@ export class Session implements PushTarget, Runnable {
     ws.on('close', (code: number) => this.#guard(() => this.#onClose(code)));
   }
 
+  /** Shared with every session of this token (commands in flight, bytes owed). */
+  get tokenBudget(): TokenBudget {
+    return this.#budget.token;
+  }
+
   get isPaused(): boolean {
     return this.#paused;
   }
@@ -111,7 +111,7 @@ export class Session implements PushTarget, Runnable {
         this.#pushScheduled = false;
         this.#guard(() => {
           this.#output.flushPushes();
-          this.#countOwed();
+          if (!this.#closed) this.#budget.owed(this.#ws.bufferedAmount);
         });
       });
     }
@@ -169,12 +169,11 @@ export class Session implements PushTarget, Runnable {
 
   #turn(max: number): TurnResult {
     if (this.#closed || this.#stopping) return 'done';
-    const scheduler = this.#ctx.scheduler;
     let dispatched = 0;
     let room = true;
     for (;;) {
       while (dispatched < max && this.#budget.allows(this.#output.slots.length, this.#ws.bufferedAmount)) {
-        room = scheduler.hasRoom(this.tokenBudget);
+        room = this.#budget.shared;
         if (!room) break;
         const work = this.#take();
         if (!work) break;
@@ -212,14 +211,13 @@ export class Session implements PushTarget, Runnable {
       this.#stopping = { code: err.closeCode, reason: 'malformed RESP' };
       this.#setPaused(true);
       this.#output.slots.push(readySlot(new RespErrorReply(`ERR protocol: ${err.message.replace(/[\r\n]+/g, ' ')}`)));
-      // Counted as a command in flight until written, like any reply.
-      this.#ctx.scheduler.dispatched(this.tokenBudget);
+      this.#budget.dispatched(); // in flight until written, like any reply
       return undefined;
     }
   }
 
   #dispatch(work: Work): void {
-    this.#ctx.scheduler.dispatched(this.tokenBudget);
+    this.#budget.dispatched();
     if ('reply' in work) {
       this.#ctx.metrics.error(work.kind);
       this.#output.slots.push(readySlot(work.reply));
@@ -231,16 +229,9 @@ export class Session implements PushTarget, Runnable {
   /** Writes the replies that are ready, handing their places back to the budgets. */
   #write(): number {
     const written = this.#output.writeReady();
-    this.#ctx.scheduler.answered(this.tokenBudget, written);
-    this.#countOwed();
+    this.#budget.answered(written);
+    this.#budget.owed(this.#ws.bufferedAmount);
     return written;
-  }
-
-  /** The token's owed bytes follow this session's ws.bufferedAmount, as seen at each write and drain. */
-  #countOwed(): void {
-    const now = this.#closed ? 0 : this.#ws.bufferedAmount;
-    this.#ctx.scheduler.owed(this.tokenBudget, now - this.#owedCounted);
-    this.#owedCounted = now;
   }
 
   /** Writes every reply that is ready and asks for a turn when commands wait (the scheduler may run it at once). */
@@ -297,9 +288,9 @@ export class Session implements PushTarget, Runnable {
     if (this.#closed) return;
     this.#closed = true;
     for (const slot of this.#output.slots) this.#runner.release(slot);
-    this.#ctx.scheduler.answered(this.tokenBudget, this.#output.slots.length);
+    this.#budget.answered(this.#output.slots.length);
     this.#output.slots.length = 0;
-    this.#countOwed();
+    this.#budget.owed(0);
     this.#ctx.scheduler.remove(this);
     this.#input.clear();
     this.#output.clearPushes();
