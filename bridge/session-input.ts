@@ -1,6 +1,7 @@
 // The input side of one session: what the client sent and the bridge has not dispatched yet, in order. Messages are
 // kept as bytes and decoded lazily, a slice at a time as commands are taken, so that a message of 65536 commands is
 // never all turned into objects at once; a text frame queues its error reply in its place among them.
+import type { RawData } from 'ws';
 import { ProtocolError } from '../shared/errors.ts';
 import { CLOSE_CODES } from '../shared/protocol.ts';
 import { RespDecoder } from '../shared/resp/index.ts';
@@ -42,14 +43,14 @@ export class SessionInput {
     return this.#decoded.length > 0 || this.#messages.length > 0 || this.#failure !== null;
   }
 
-  /** Queues a binary message; ws may deliver one it had already read while paused, so it waits behind the others. */
-  pushMessage(bytes: Buffer): void {
-    this.#messages.push({ bytes, at: 0, commands: 0 });
-  }
-
-  /** A text frame: answered with an error reply, in its place among the commands. */
-  pushText(): void {
-    this.#messages.push({ reply: new RespErrorReply(TEXT_FRAME), kind: 'protocol' });
+  /**
+   * Queues a message as ws delivered it (a text frame is answered with an error reply, in its place); ws may deliver
+   * one it had already read while paused, so it waits behind the others. Returns its size in bytes.
+   */
+  push(data: RawData, isBinary: boolean): number {
+    const bytes = Array.isArray(data) ? Buffer.concat(data) : Buffer.isBuffer(data) ? data : Buffer.from(data);
+    this.#messages.push(isBinary ? { bytes, at: 0, commands: 0 } : { reply: new RespErrorReply(TEXT_FRAME), kind: 'protocol' });
+    return bytes.length;
   }
 
   clear(): void {

@@ -127,6 +127,8 @@ export class Session implements PushTarget, Runnable {
       return;
     }
     this.alive = false;
+    // Bytes can leave without a drain event (below the high-water mark): recount so the token's figure stays fresh.
+    this.#budget.owed(this.#ws.bufferedAmount);
     try {
       this.#ws.ping();
     } catch {
@@ -190,12 +192,8 @@ export class Session implements PushTarget, Runnable {
 
   #onMessage(data: RawData, isBinary: boolean): void {
     if (this.#stopping || this.#closed) return;
-    const chunk = Array.isArray(data) ? Buffer.concat(data) : Buffer.isBuffer(data) ? data : Buffer.from(data);
-    this.#ctx.metrics.frameBytesIn.inc(chunk.length);
-    // Decoded lazily, a slice at a time in the session's turns; the socket stays paused until the message is
-    // consumed. ws may still deliver a message it had already read when the socket was paused: it queues behind.
-    if (isBinary) this.#input.pushMessage(chunk);
-    else this.#input.pushText();
+    // Decoded lazily, a slice at a time in the session's turns; the socket stays paused until the message is consumed.
+    this.#ctx.metrics.frameBytesIn.inc(this.#input.push(data, isBinary));
     this.#process();
   }
 
