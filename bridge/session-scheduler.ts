@@ -44,7 +44,7 @@ export interface TokenLimits {
 /** Commands a session may dispatch in one turn before the next session's turn. */
 export const TURN_QUANTUM = 16;
 /** Commands dispatched in one pass before the event loop reads sockets again: ~64 × a few µs is a short step. */
-export const PASS_COMMANDS = 64;
+const PASS_COMMANDS = 64;
 
 export class SessionScheduler {
   /** Sessions woken with nothing waiting before: served ahead of the ring, for one turn. */
@@ -85,8 +85,8 @@ export class SessionScheduler {
   }
 
   /**
-   * `session` has commands to dispatch. With nobody waiting it runs at once, for a whole pass's worth (an idle bridge
-   * adds no delay, and a lone pipelined message is not split); otherwise it queues behind the sessions waiting.
+   * `session` has commands to dispatch. With nobody waiting it runs at once (an idle bridge adds no delay);
+   * otherwise it queues behind the sessions already waiting.
    */
   wake(session: Runnable): void {
     if (this.#queued.has(session)) return;
@@ -94,7 +94,7 @@ export class SessionScheduler {
       this.#inPass = true;
       let result: TurnResult;
       try {
-        result = session.runTurn(PASS_COMMANDS);
+        result = session.runTurn(TURN_QUANTUM);
       } finally {
         this.#inPass = false;
       }
