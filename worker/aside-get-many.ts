@@ -109,7 +109,7 @@ class LoadBatches {
 
 /** What getMany needs of a coordinator's gets: AsideGet's `run` (kept structural so this module stands alone). */
 export interface KeyGets {
-  run(key: string, ttlMs: number, loader: LoaderCallback | undefined, deadline: Deadline, onWait?: () => void): Promise<GetReply>;
+  run(key: string, ttlMs: number, loader: LoaderCallback | undefined, deadline: Deadline, staleMs?: number, onWait?: () => void): Promise<GetReply>;
 }
 
 /**
@@ -127,7 +127,8 @@ export async function runGetMany(gets: KeyGets, keys: readonly string[], ttlMs: 
       batches?.decided();
     };
     try {
-      const reply = await gets.run(key, ttlMs, batches && ((k: string) => batches.load(k, decide)), deadline, decide);
+      // No stale-while-revalidate window here: getMany reads and stores as plain gets do.
+      const reply = await gets.run(key, ttlMs, batches && ((k: string) => batches.load(k, decide)), deadline, 0, decide);
       if (reply.kind === 'loader-error' && batches?.leftOut.has(key)) return { kind: 'value', value: null, outcome: 'miss' };
       return reply;
     } catch (error) {

@@ -17,6 +17,8 @@ export interface LoopRequest {
   loader?: boolean;
   /** CacheAside's `coalesce` option (default true). */
   coalesce?: boolean;
+  /** `get`: a stale-while-revalidate get with this window (ms). */
+  staleMs?: number;
   /** The loop also records the wall time of every `batchSize` completed calls. */
   batchSize: number;
   maxMs: number;

@@ -19,7 +19,7 @@ function scripted(plan: Record<string, 'lock' | 'park' | 'hit'>): { gets: KeyGet
   return {
     unpark,
     gets: {
-      async run(key, _ttlMs, loader, _deadline, onWait) {
+      async run(key, _ttlMs, loader, _deadline, _staleMs, onWait) {
         if (plan[key] === 'hit') return { kind: 'value', value: bytes(`hit:${key}`), outcome: 'hit' };
         if (plan[key] === 'park') {
           onWait?.();
