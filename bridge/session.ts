@@ -17,13 +17,13 @@ import { SessionBudget } from './session-budget.ts';
 import { SessionInput } from './session-input.ts';
 import { SessionOutput } from './session-output.ts';
 import type { ResolvedToken } from './token-options.ts';
-import type { Tracker } from './tracker.ts';
+import type { KeyTracker } from './tracker.ts';
 import { WorkQueue } from './work-queue.ts';
 
 export interface SessionContext {
   readonly options: ResolvedBridgeOptions;
   readonly allowlist: Allowlist;
-  readonly tracker: Tracker;
+  readonly tracker: KeyTracker;
   readonly router: KeyPushRouter<Session>;
   readonly metrics: BridgeMetrics;
   readonly log: Logger;
