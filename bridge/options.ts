@@ -18,8 +18,15 @@ export interface BridgeToken {
 export interface BridgeOptions {
   /** Tokens clients present as `Authorization: Bearer <token>`. Required, at least one. */
   tokens: readonly BridgeToken[];
-  /** `redis://` or `rediss://` URL with optional user, password and `/db`. Default `redis://127.0.0.1:6379`. */
+  /**
+   * `redis://` or `rediss://` URL with optional user, password and `/db`. Default `redis://127.0.0.1:6379`. With
+   * `cluster`, a comma-separated list of seed node URLs (one is enough; all share one user, password and TLS mode).
+   */
   valkeyUrl?: string;
+  /** Valkey Cluster: route each command to its key's primary and track every primary (docs/bridge.md). Default false. */
+  cluster?: boolean;
+  /** Cluster only: how often the slot map is read again, in ms (also on MOVED and on a lost node). Default 1000. */
+  clusterRefreshMs?: number;
   /** Interface to listen on. Default `127.0.0.1`. */
   host?: string;
   /** TCP port to listen on; 0 picks a free one (see `Bridge.port`). Default 7379. */
@@ -96,6 +103,7 @@ export const BRIDGE_DEFAULTS = Object.freeze({
   maxBufferedBytes: 16 * 1024 * 1024,
   maxTrackedKeys: 10_000,
   valkeyPingMs: 1_000,
+  clusterRefreshMs: 1_000,
   commandTimeoutMs: 5_000,
   heartbeatMs: 15_000,
   shutdownGraceMs: 5_000,
@@ -119,6 +127,8 @@ export type ResolvedBridgeOptions = Readonly<{
   tokens: readonly ResolvedToken[];
   valkey: ValkeyEndpoint;
   subscriber: ValkeyEndpoint;
+  /** Valkey Cluster: the seed nodes (the first is also `valkey`) and the slot map refresh interval; null for one server. */
+  cluster: Readonly<{ seeds: readonly ValkeyEndpoint[]; refreshMs: number }> | null;
   host: string;
   port: number;
   extraCommands: readonly string[];
@@ -196,6 +206,30 @@ export function parseValkeyUrl(option: string, url: unknown): ValkeyEndpoint {
   });
 }
 
+function withTls(endpoint: ValkeyEndpoint, options: BridgeOptions): ValkeyEndpoint {
+  return options.valkeyTls ? Object.freeze({ ...endpoint, tlsOptions: options.valkeyTls }) : endpoint;
+}
+
+/** Cluster mode: seeds from a comma-separated valkeyUrl, all on db 0 with one TLS mode; a list without it is an error. */
+function resolveCluster(options: BridgeOptions, url: unknown): ResolvedBridgeOptions['cluster'] {
+  const on = options.cluster ?? false;
+  if (typeof on !== 'boolean') fail('type', 'cluster', `cluster must be a boolean, got ${describe(on)}`);
+  const many = typeof url === 'string' && url.includes(',');
+  if (!on) {
+    if (many) fail('range', 'valkeyUrl', 'valkeyUrl lists several URLs, which only cluster mode takes: set cluster: true (VALKEY_CLUSTER=true) or give one URL');
+    if (options.clusterRefreshMs !== undefined) fail('range', 'clusterRefreshMs', 'clusterRefreshMs applies only with cluster: true');
+    return null;
+  }
+  if (options.subscriberUrl !== undefined) fail('range', 'subscriberUrl', 'subscriberUrl is not supported with cluster: true');
+  const urls = typeof url === 'string' ? url.split(',').map((u) => u.trim()).filter((u) => u !== '') : [url];
+  if (urls.length === 0) fail('range', 'valkeyUrl', 'valkeyUrl must name at least one seed node');
+  const seeds = urls.map((u) => withTls(parseValkeyUrl('valkeyUrl', u), options));
+  if (seeds.some((s) => s.db !== 0)) fail('range', 'valkeyUrl', 'valkeyUrl must not select a database (/db) with cluster: true; a cluster has only db 0');
+  if (seeds.some((s) => s.tls !== seeds[0]!.tls)) fail('range', 'valkeyUrl', 'valkeyUrl seeds must all use redis:// or all rediss://');
+  const refreshMs = int('clusterRefreshMs', options.clusterRefreshMs ?? BRIDGE_DEFAULTS.clusterRefreshMs, 50, 600_000);
+  return Object.freeze({ seeds: Object.freeze(seeds), refreshMs });
+}
+
 function resolveTls(value: unknown): { cert: string; key: string } | null {
   if (value === undefined) return null;
   const { cert, key } = (value ?? {}) as { cert?: unknown; key?: unknown };
@@ -228,8 +262,8 @@ function resolveExtraCommands(value: unknown): readonly string[] {
 export function resolveBridgeOptions(options: BridgeOptions): ResolvedBridgeOptions {
   if (typeof options !== 'object' || options === null) fail('type', 'options', `options must be an object, got ${describe(options)}`);
   const d = BRIDGE_DEFAULTS;
-  const parsed = parseValkeyUrl('valkeyUrl', options.valkeyUrl ?? d.valkeyUrl);
-  const valkey: ValkeyEndpoint = options.valkeyTls ? Object.freeze({ ...parsed, tlsOptions: options.valkeyTls }) : parsed;
+  const cluster = resolveCluster(options, options.valkeyUrl ?? d.valkeyUrl);
+  const valkey = cluster ? cluster.seeds[0]! : withTls(parseValkeyUrl('valkeyUrl', options.valkeyUrl ?? d.valkeyUrl), options);
   const host = options.host ?? d.host;
   if (typeof host !== 'string' || host.length === 0) fail('type', 'host', `host must be a non-empty string, got ${describe(host)}`);
   const maxFrameBytes = int('maxFrameBytes', options.maxFrameBytes ?? d.maxFrameBytes, 64, 512 * 1024 * 1024);
@@ -243,6 +277,7 @@ export function resolveBridgeOptions(options: BridgeOptions): ResolvedBridgeOpti
     tokens: Object.freeze(resolveTokens(options.tokens, maxSessionsPerToken)),
     valkey,
     subscriber: options.subscriberUrl === undefined ? valkey : parseValkeyUrl('subscriberUrl', options.subscriberUrl),
+    cluster,
     host,
     port: int('port', options.port ?? d.port, 0, 65_535),
     extraCommands: resolveExtraCommands(options.extraCommands ?? d.extraCommands),

@@ -140,8 +140,11 @@ export class ValkeyCluster {
     }, `node ${node.port} to rejoin`, this.#timeoutMs);
   }
 
-  /** Moves `slot` from its owner to `target` with its keys (IMPORTING/MIGRATING, MIGRATE … KEYS, SETSLOT NODE). */
-  async migrateSlot(slot: number, target: ClusterNode): Promise<void> {
+  /**
+   * Moves `slot` from its owner to `target` with its keys (IMPORTING/MIGRATING, MIGRATE … KEYS, SETSLOT NODE).
+   * `beforeFinish` runs after the keys moved and before SETSLOT NODE: the source then answers `-ASK` for them.
+   */
+  async migrateSlot(slot: number, target: ClusterNode, beforeFinish?: () => Promise<void>): Promise<void> {
     const ranges = await this.#slotRanges();
     const source = this.nodes.find((n) => n.id === ranges.find((r) => slot >= r.start && slot <= r.end)?.id);
     if (!source || source === target) throw new Error(`cluster: slot ${slot} is not on another node than ${target.port}`);
@@ -152,6 +155,7 @@ export class ValkeyCluster {
       if (keys.length === 0) break;
       await source.admin.call('MIGRATE', HOST, target.port, '', 0, 5000, 'KEYS', ...keys);
     }
+    await beforeFinish?.();
     for (const primary of await this.primaries()) await primary.admin.call('CLUSTER', 'SETSLOT', slot, 'NODE', target.id);
     await until(async () => {
       for (const n of this.running) {
