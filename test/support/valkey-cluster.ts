@@ -84,8 +84,9 @@ export class ValkeyCluster {
   /** A replica of `primary`, as `primary` reports it. */
   async replicaOf(primary: ClusterNode): Promise<ClusterNode> {
     const lines = String(await primary.admin.call('CLUSTER', 'REPLICAS', primary.id)).trim().split('\n');
-    const replica = this.nodes.find((n) => lines.some((l) => l.startsWith(n.id) && !l.includes('fail')));
-    if (!replica) throw new Error(`cluster: ${primary.port} has no replica`);
+    // `fail?` (PFAIL) comes and goes on a loaded machine; only a node agreed to have failed (`fail`) is left out.
+    const replica = this.nodes.find((n) => lines.some((l) => l.startsWith(n.id) && !(l.split(' ')[2] ?? '').split(',').includes('fail')));
+    if (!replica) throw new Error(`cluster: ${primary.port} has no replica:\n${String(await primary.admin.call('CLUSTER', 'NODES'))}`);
     return replica;
   }
 
@@ -112,12 +113,27 @@ export class ValkeyCluster {
     return keys;
   }
 
-  /** `CLUSTER FAILOVER` on a replica of `primary`; resolves once every running node agrees. @returns the new primary */
+  /**
+   * `CLUSTER FAILOVER` on a replica of `primary`, once that replica is in sync (a manual failover waits for it and
+   * gives up silently otherwise); resolves once every running node agrees. @returns the new primary
+   */
   async failover(primary: ClusterNode): Promise<ClusterNode> {
     const replica = await this.replicaOf(primary);
-    await replica.admin.call('CLUSTER', 'FAILOVER');
-    await this.#awaitPrimary(replica, primary);
-    return replica;
+    await until(async () => infoField(String(await replica.admin.info('replication')), 'master_link_status') === 'up',
+      `replica ${replica.port} to be in sync`, this.#timeoutMs);
+    // A manual failover that does not finish in time is aborted by the server (CLUSTER_MF_TIMEOUT, 5 s): ask again.
+    for (let attempt = 1; ; attempt++) {
+      await replica.admin.call('CLUSTER', 'FAILOVER');
+      try {
+        await this.#awaitPrimary(replica, primary, attempt < 3 ? 6_000 : this.#timeoutMs);
+        return replica;
+      } catch (err) {
+        if (attempt >= 3) {
+          const nodes = String(await replica.admin.call('CLUSTER', 'NODES'));
+          throw new Error(`${(err as Error).message}; CLUSTER NODES on ${replica.port}:\n${nodes}`);
+        }
+      }
+    }
   }
 
   /** kill -9 of `primary`; resolves once its replica is promoted and the cluster is ok. @returns the new primary */
@@ -172,7 +188,7 @@ export class ValkeyCluster {
     await rm(this.#dir, { recursive: true, force: true });
   }
 
-  async #awaitPrimary(promoted: ClusterNode, former: ClusterNode): Promise<void> {
+  async #awaitPrimary(promoted: ClusterNode, former: ClusterNode, timeoutMs = this.#timeoutMs): Promise<void> {
     await until(async () => {
       for (const n of this.running) {
         const owners = await this.#slotOwners(n);
@@ -180,7 +196,7 @@ export class ValkeyCluster {
         if (infoField(String(await n.admin.call('CLUSTER', 'INFO')), 'cluster_state') !== 'ok') return false;
       }
       return true;
-    }, `${promoted.port} to replace ${former.port} as primary`, this.#timeoutMs);
+    }, `${promoted.port} to replace ${former.port} as primary`, timeoutMs);
   }
 
   async #slotOwners(from?: ClusterNode): Promise<string[]> {
