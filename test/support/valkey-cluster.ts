@@ -81,13 +81,24 @@ export class ValkeyCluster {
     return node;
   }
 
-  /** A replica of `primary`, as `primary` reports it. */
+  /**
+   * A replica of `primary`, as `primary` reports it. A failover right after a slot migration can leave the former
+   * primary as an empty primary instead of a replica: such a node is attached to `primary` first.
+   */
   async replicaOf(primary: ClusterNode): Promise<ClusterNode> {
-    const lines = String(await primary.admin.call('CLUSTER', 'REPLICAS', primary.id)).trim().split('\n');
-    // `fail?` (PFAIL) comes and goes on a loaded machine; only a node agreed to have failed (`fail`) is left out.
-    const replica = this.nodes.find((n) => lines.some((l) => l.startsWith(n.id) && !(l.split(' ')[2] ?? '').split(',').includes('fail')));
-    if (!replica) throw new Error(`cluster: ${primary.port} has no replica:\n${String(await primary.admin.call('CLUSTER', 'NODES'))}`);
-    return replica;
+    const find = async () => {
+      const lines = String(await primary.admin.call('CLUSTER', 'REPLICAS', primary.id)).trim().split('\n');
+      // `fail?` (PFAIL) comes and goes on a loaded machine; only a node agreed to have failed (`fail`) is left out.
+      return this.nodes.find((n) => lines.some((l) => l.startsWith(n.id) && !(l.split(' ')[2] ?? '').split(',').includes('fail')));
+    };
+    const replica = await find();
+    if (replica) return replica;
+    const lines = String(await primary.admin.call('CLUSTER', 'NODES')).trim().split('\n').map((l) => l.split(' '));
+    const empty = this.running.find((n) => lines.some((f) => f[0] === n.id && f[2]!.split(',').includes('master') && f.length <= 8 && n !== primary));
+    if (!empty) throw new Error(`cluster: ${primary.port} has no replica and no empty primary can become one`);
+    await empty.admin.call('CLUSTER', 'REPLICATE', primary.id);
+    await until(async () => (await find()) === empty, `${empty.port} to replicate ${primary.port}`, this.#timeoutMs);
+    return empty;
   }
 
   /** SET on the key's owner (an external writer, not through the bridge). */
