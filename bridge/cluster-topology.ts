@@ -1,7 +1,7 @@
 // Where each hash slot lives: a slot map read from CLUSTER SLOTS (plus CLUSTER INFO's state) over a short-lived
 // connection to any reachable node, seeds included. Owners are compared by node id AND address, so a node that
 // comes back elsewhere, a failover and a moved slot all count as a change.
-import { Redis } from 'iovalkey';
+import { Redis, ReplyError } from 'iovalkey';
 import { SLOT_COUNT } from './cluster-slot.ts';
 import type { ValkeyEndpoint } from './options.ts';
 import { connectionOptions } from './valkey-connection.ts';
@@ -118,4 +118,14 @@ export async function discoverSlotMap(candidates: readonly ValkeyEndpoint[], tim
     }
   }
   throw new ClusterConfigError('ERR_CLUSTER_UNREACHABLE', `no cluster node answered CLUSTER SLOTS (${errors.join('; ')})`);
+}
+
+/** `-MOVED 3999 127.0.0.1:6381`, `-ASK …`, `-CLUSTERDOWN …` (not run: safe to answer TRYAGAIN), else null. */
+export function parseRedirect(err: unknown): { kind: 'moved' | 'ask'; host: string; port: number } | { kind: 'down' } | null {
+  if (!(err instanceof ReplyError)) return null;
+  const message = String((err as Error).message);
+  if (message.startsWith('CLUSTERDOWN')) return { kind: 'down' };
+  const match = /^(MOVED|ASK) \d+ (.*):(\d+)$/.exec(message);
+  if (!match) return null;
+  return { kind: match[1] === 'MOVED' ? 'moved' : 'ask', host: match[2]!.replace(/^\[(.*)\]$/, '$1'), port: Number(match[3]) };
 }

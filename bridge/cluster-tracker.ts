@@ -1,10 +1,9 @@
 // KeyTracker for a Valkey Cluster: one tracked pair (tracked-pair.ts) per primary, a slot map (cluster-topology.ts)
 // refreshed periodically, on MOVED and on a lost connection, and MOVED/ASK followed. Any topology change or lost
 // pair starts a new cluster-wide epoch (drop-everything); why: docs/bridge.md, "Valkey Cluster".
-import { ReplyError } from 'iovalkey';
 import type { ScriptName } from './allowlist.ts';
 import { keySlot } from './cluster-slot.ts';
-import { discoverSlotMap, nodeEndpoint, type SlotMap } from './cluster-topology.ts';
+import { discoverSlotMap, nodeEndpoint, parseRedirect, type SlotMap } from './cluster-topology.ts';
 import type { Logger } from './log.ts';
 import type { ValkeyEndpoint } from './options.ts';
 import { PendingReads, type PendingRead } from './pending-reads.ts';
@@ -237,13 +236,3 @@ export class ClusterTracker implements KeyTracker {
 }
 
 const latin1 = (bytes: Uint8Array): string => Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('latin1');
-
-/** `-MOVED 3999 127.0.0.1:6381`, `-ASK …`, `-CLUSTERDOWN …` (not run: safe to answer TRYAGAIN), else null. */
-function parseRedirect(err: unknown): { kind: 'moved' | 'ask'; host: string; port: number } | { kind: 'down' } | null {
-  if (!(err instanceof ReplyError)) return null;
-  const message = String((err as Error).message);
-  if (message.startsWith('CLUSTERDOWN')) return { kind: 'down' };
-  const match = /^(MOVED|ASK) \d+ (.*):(\d+)$/.exec(message);
-  if (!match) return null;
-  return { kind: match[1] === 'MOVED' ? 'moved' : 'ask', host: match[2]!.replace(/^\[(.*)\]$/, '$1'), port: Number(match[3]) };
-}
