@@ -130,8 +130,7 @@ export class ValkeyCluster {
    */
   async failover(primary: ClusterNode): Promise<ClusterNode> {
     const replica = await this.replicaOf(primary);
-    await until(async () => infoField(String(await replica.admin.info('replication')), 'master_link_status') === 'up',
-      `replica ${replica.port} to be in sync`, this.#timeoutMs);
+    await this.#awaitInSync(replica);
     // A manual failover that does not finish in time is aborted by the server (CLUSTER_MF_TIMEOUT, 5 s): ask again.
     for (let attempt = 1; ; attempt++) {
       await replica.admin.call('CLUSTER', 'FAILOVER');
@@ -150,6 +149,7 @@ export class ValkeyCluster {
   /** kill -9 of `primary`; resolves once its replica is promoted and the cluster is ok. @returns the new primary */
   async killPrimary(primary: ClusterNode): Promise<ClusterNode> {
     const replica = await this.replicaOf(primary);
+    await this.#awaitInSync(replica);
     await primary.server.kill();
     await this.#awaitPrimary(replica, primary);
     return replica;
@@ -199,6 +199,11 @@ export class ValkeyCluster {
     await rm(this.#dir, { recursive: true, force: true });
   }
 
+  async #awaitInSync(replica: ClusterNode): Promise<void> {
+    await until(async () => infoField(String(await replica.admin.info('replication')), 'master_link_status') === 'up',
+      `replica ${replica.port} to be in sync`, this.#timeoutMs);
+  }
+
   async #awaitPrimary(promoted: ClusterNode, former: ClusterNode, timeoutMs = this.#timeoutMs): Promise<void> {
     await until(async () => {
       for (const n of this.running) {
@@ -242,6 +247,8 @@ export async function startValkeyCluster(options: StartValkeyClusterOptions = {}
         port,
         server: options.server,
         extraArgs: ['--cluster-enabled', 'yes', '--cluster-config-file', join(dir, `nodes-${port}.conf`), '--cluster-node-timeout', '2000',
+          // A replica may always be promoted, however long its link was down (a loaded machine, a recent attach).
+          '--cluster-replica-validity-factor', '0',
           '--cluster-port', String(busPort), '--dir', dir, '--dbfilename', `dump-${port}.rdb`],
       });
       const admin = new Redis({ host: HOST, port, lazyConnect: true, maxRetriesPerRequest: 1, retryStrategy: () => 100 });
