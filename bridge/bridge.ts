@@ -17,6 +17,7 @@ import { KeyPushRouter } from './push-router.ts';
 import type { Session, SessionContext } from './session.ts';
 import { ClusterTracker } from './cluster-tracker.ts';
 import { ClusterConfigError, discoverSlotMap } from './cluster-topology.ts';
+import { SessionScheduler } from './session-scheduler.ts';
 import { Tracker, type KeyTracker, type TrackerConfig } from './tracker.ts';
 import { bearerDigest, createUpgradeHandler } from './upgrade.ts';
 
@@ -34,6 +35,10 @@ export interface BridgeStats {
   readonly epoch: number;
   /** Invalidation messages received from Valkey since start (null flushes included). */
   readonly invalidationsReceived: number;
+  /** Commands dispatched and not yet answered, over all sessions (at most maxInflightTotal). */
+  readonly inflight: number;
+  /** Per token (by label, `token#1`, ...): commands in flight and reply bytes owed over its sessions. */
+  readonly tokens: ReadonlyArray<{ readonly label: string; readonly inflight: number; readonly owedBytes: number }>;
 }
 
 /** A running bridge. */
@@ -125,11 +130,13 @@ export async function createBridge(options: BridgeOptions): Promise<Bridge> {
       ...(nodes ? { nodes } : {}),
     };
   };
+  const scheduler = new SessionScheduler(opts.maxInflightTotal);
   const context: SessionContext = {
     options: opts,
     allowlist,
     tracker,
     router,
+    scheduler,
     metrics,
     log,
     onClosed: (session) => {
@@ -208,6 +215,11 @@ export async function createBridge(options: BridgeOptions): Promise<Bridge> {
       pausedSessions: [...sessions].filter((s) => s.isPaused).length,
       epoch: tracker.epoch,
       invalidationsReceived,
+      inflight: scheduler.inflight,
+      tokens: opts.tokens.map((token) => {
+        const budget = scheduler.budgetFor(token);
+        return { label: token.label, inflight: budget.inflight, owedBytes: budget.owedBytes };
+      }),
     }),
     metricsText: () => metrics.text(),
     waitUntilReady(timeoutMs = 10_000) {

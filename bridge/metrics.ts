@@ -75,7 +75,7 @@ export class BridgeMetrics {
     this.epochs = new Counter({ name: 'bridge_epochs_total', help: 'Tracked Valkey connections lost (new epochs).', registers });
     this.frameBytesIn = new Counter({ name: 'bridge_frame_bytes_in_total', help: 'WebSocket message bytes received from clients.', registers });
     this.authFailures = new Counter({
-      name: 'bridge_auth_failures_total', help: 'Upgrades refused for authentication, by reason (missing, invalid, duplicate).', labelNames: ['reason'], registers,
+      name: 'bridge_auth_failures_total', help: 'Upgrades refused for authentication, by reason (missing, invalid, duplicate, throttled).', labelNames: ['reason'], registers,
     });
     this.frameBytesOut = new Counter({ name: 'bridge_frame_bytes_out_total', help: 'WebSocket message bytes sent to clients.', registers });
   }

@@ -15,7 +15,8 @@ import type { GetOutcome, GetReply, LoaderCallback, LoaderReply } from './rpc.ts
 import type { TrackedReads } from './tracked-reads.ts';
 import type { Deadline, Waiters, Watch } from './waiters.ts';
 
-function isOk(reply: RespValue): boolean {
+/** True for `OK` as a status or a bulk string (the setkey script's answer when it stored). */
+export function isOk(reply: RespValue): boolean {
   return (reply instanceof RespSimple && reply.value === 'OK') || (reply instanceof Uint8Array && reply.length === 2 && reply[0] === 0x4f && reply[1] === 0x4b);
 }
 
@@ -55,8 +56,11 @@ export class AsideGet {
     return this.#waitingGets;
   }
 
-  /** Go's Get: read; on a miss take the lock and load; on a placeholder wait for a push (or take over); retry. */
-  async run(key: string, ttlMs: number, loader: LoaderCallback | undefined, deadline: Deadline): Promise<GetReply> {
+  /**
+   * Go's Get: read; on a miss take the lock and load; on a placeholder wait for a push (or take over); retry. With
+   * `staleMs` the value is stored with PX ttl+staleMs (stale-while-revalidate, stale-window.ts).
+   */
+  async run(key: string, ttlMs: number, loader: LoaderCallback | undefined, deadline: Deadline, staleMs = 0): Promise<GetReply> {
     const capMs = Math.min(ttlMs, this.#config.localTtlCapMs);
     let waited = false;
     let tookOver = false;
@@ -66,7 +70,7 @@ export class AsideGet {
       const watch = this.#waiters.watch(key);
       let markerWatch: Watch | undefined;
       try {
-        let { value, local, watched } = await deadline.race(this.#reads.read(key, capMs, deadline.at));
+        let { value, local, watched } = await deadline.race(this.#reads.read(key, capMs, deadline.at, false, staleMs));
         if (value === null && loader !== undefined) {
           // Our own load of the key is still running (a del emptied the key meanwhile): wait for it rather than lock
           // again. Every lock here uses one client id, so a second lock would let the first load's compare-and-set
@@ -77,7 +81,7 @@ export class AsideGet {
             watched = true;
           } else {
             const lock = await this.#locks.acquire(key, ttlMs, deadline);
-            if (lock.mine) return await this.#loadHolding(key, ttlMs, lock.id, loader, deadline, tookOver);
+            if (lock.mine) return await this.#loadHolding(key, ttlMs, lock.id, loader, deadline, tookOver, staleMs);
             // A holder that wrote after our tracked read of the miss is pushed to us like any other change.
             value = lock.holder;
           }
@@ -117,10 +121,10 @@ export class AsideGet {
   }
 
   /** Runs `#load` with the key marked as loading here; when it ends, wakes this coordinator's gets of the key. */
-  async #loadHolding(key: string, ttlMs: number, id: string, loader: LoaderCallback, deadline: Deadline, tookOver: boolean): Promise<GetReply> {
+  async #loadHolding(key: string, ttlMs: number, id: string, loader: LoaderCallback, deadline: Deadline, tookOver: boolean, staleMs: number): Promise<GetReply> {
     this.#loading.set(key, id);
     try {
-      return await this.#load(key, ttlMs, id, loader, deadline, tookOver);
+      return await this.#load(key, ttlMs, id, loader, deadline, tookOver, staleMs);
     } finally {
       if (this.#loading.get(key) === id) this.#loading.delete(key);
       // A failed compare-and-set or a lock released without a write sends no push: wake local waiters ourselves.
@@ -129,7 +133,7 @@ export class AsideGet {
   }
 
   /** We hold the lock: call the caller's loader, then compare-and-set; release the lock on any failure. */
-  async #load(key: string, ttlMs: number, id: string, loader: LoaderCallback, deadline: Deadline, tookOver: boolean): Promise<GetReply> {
+  async #load(key: string, ttlMs: number, id: string, loader: LoaderCallback, deadline: Deadline, tookOver: boolean, staleMs: number): Promise<GetReply> {
     let reply: LoaderReply;
     try {
       reply = await deadline.race(Promise.resolve(loader(key, ttlMs)));
@@ -153,7 +157,7 @@ export class AsideGet {
       const message = deadline.error?.message ?? (cancelled ? `${deadline.what} was given up by the caller` : `${deadline.what} timed out`);
       throw new TimeoutError(message);
     }
-    const store = this.#bridge.command(['EVALSHA', SCRIPT_SHA.setkey, 1, wireKey(key), id, value, storeTtlMs], deadline.at);
+    const store = this.#bridge.command(['EVALSHA', SCRIPT_SHA.setkey, 1, wireKey(key), id, value, storeTtlMs + staleMs], deadline.at);
     let stored = false;
     try {
       stored = isOk(await deadline.race(store));
@@ -164,7 +168,7 @@ export class AsideGet {
     }
     // Read it back once stored (not pipelined: our own store's push would poison a read sent with it). The tracked
     // read re-registers this coordinator for the key's pushes and fills the local copy for the next get.
-    if (stored) await deadline.race(this.#reads.read(key, Math.min(storeTtlMs, this.#config.localTtlCapMs), deadline.at, true)).catch(() => {});
+    if (stored) await deadline.race(this.#reads.read(key, Math.min(storeTtlMs, this.#config.localTtlCapMs), deadline.at, true, staleMs)).catch(() => {});
     return { kind: 'value', value, outcome: !stored ? 'not-cached' : tookOver ? 'took-over' : 'loaded' };
   }
 

@@ -26,8 +26,8 @@ const BYTES: ValueForm<Uint8Array, BytesKey> = {
     return value;
   },
   fromBytes: (bytes) => bytes,
-  peek: async (stub, binaryKey) => {
-    const bytes = await stub.peekValue(binaryKey);
+  peek: async (stub, binaryKey, staleMs) => {
+    const bytes = await (staleMs === undefined ? stub.peekValue(binaryKey) : stub.peekValue(binaryKey, staleMs));
     return bytes instanceof Uint8Array ? bytes : undefined;
   },
 };

@@ -43,8 +43,8 @@ const TEXT: ValueForm<string, string> = {
     }
     return text;
   },
-  peek: async (stub, binaryKey) => {
-    const text = await stub.peekText(binaryKey);
+  peek: async (stub, binaryKey, staleMs) => {
+    const text = await (staleMs === undefined ? stub.peekText(binaryKey) : stub.peekText(binaryKey, staleMs));
     return typeof text === 'string' ? text : undefined;
   },
 };

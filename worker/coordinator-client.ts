@@ -6,8 +6,8 @@ import { ConnectionError, TimeoutError, ValkeyasideError } from '../shared/error
 import { PLACEHOLDER_PREFIX } from '../shared/valkeyaside.ts';
 import type { CacheAsideCoordinator } from './coordinator.ts';
 import { fromWireError } from './errors.ts';
-import { MAX_TIMER_MS, positiveMs } from './options.ts';
-import type { ResolvedCacheAsideOptions } from './options.ts';
+import { MAX_TIMER_MS, positiveMs, staleWindowMs, waitUntilContext } from './options.ts';
+import type { ResolvedCacheAsideOptions, WaitUntilContext } from './options.ts';
 import { coordinatorName } from './placement.ts';
 import type { DelReply, GetOutcome, GetReply, LoaderCallback } from './rpc.ts';
 
@@ -32,9 +32,20 @@ export interface GetOptions {
   signal?: AbortSignal;
   /** Deadline in ms; a get's deadline is the smaller of this and its ttl. */
   timeoutMs?: number;
+  /**
+   * Stale-while-revalidate (gets only): store with PX ttl+staleMs, and past the ttl serve the value at once (outcome
+   * `stale`) while one refresh runs in the background. Default: the cache's `staleMs` (0: off).
+   */
+  staleMs?: number;
+  /**
+   * Keeps the background refresh alive after the response (gets only): the Worker's `ExecutionContext`. Default: the
+   * cache's `ctx`. With none, the get asked to refresh runs the refresh before it answers (still with the stale
+   * value); other gets in the window are answered at once.
+   */
+  ctx?: WaitUntilContext;
 }
 
-export type DelOptions = GetOptions;
+export type DelOptions = Pick<GetOptions, 'signal' | 'timeoutMs'>;
 
 export interface GetResult<T> {
   readonly value: T | null;
@@ -48,7 +59,8 @@ export interface GetResult<T> {
 export interface ValueForm<T, K> {
   toBytes(value: unknown, key: K): Uint8Array;
   fromBytes(bytes: Uint8Array, key: K): T;
-  peek(stub: CoordinatorStub, binaryKey: string): Promise<T | undefined>;
+  /** `staleMs`: only a copy fresh for that stale-while-revalidate window counts (undefined: any live copy). */
+  peek(stub: CoordinatorStub, binaryKey: string, staleMs: number | undefined): Promise<T | undefined>;
 }
 
 /** One get's key in the forms the client needs: as the caller gave it, as a binary string, and for messages. */
@@ -170,10 +182,22 @@ export class CoordinatorClient {
     const timeoutMs = Math.min(ttlMs, callerTimeoutMs ?? ttlMs, MAX_TIMER_MS);
     const what = `get(${keys.display})`;
     const signal = options.signal;
+    const staleMs = options.staleMs === undefined ? this.options.staleMs : staleWindowMs('staleMs', options.staleMs);
+    const ctx = options.ctx === undefined ? this.options.ctx : waitUntilContext('ctx', options.ctx);
     if (signal?.aborted) throw new TimeoutError(`${what} was aborted before it started`, { cause: signal.reason });
     const state: CallState<T> = { abort: new AbortController() };
     try {
-      return await this.#get(keys, ttlMs, timeoutMs, loader, form, signal, state);
+      const result = await this.#get(keys, ttlMs, timeoutMs, loader, form, signal, state, staleMs);
+      if (result.refresh === undefined) return result;
+      if (loader !== undefined) {
+        // A refresh is worth running while the stale window lasts, however short the get's own deadline (its ttl).
+        const refreshMs = Math.min(callerTimeoutMs ?? staleMs, staleMs, MAX_TIMER_MS);
+        const refreshed = this.#refresh(keys, ttlMs, refreshMs, staleMs, loader, form, result.refresh);
+        // Without waitUntil the runtime cuts work off when the response is sent: refresh before answering instead.
+        if (ctx === undefined) await refreshed;
+        else ctx.waitUntil(refreshed);
+      }
+      return { value: result.value, outcome: result.outcome };
     } catch (error) {
       if (!(error instanceof ConnectionError) || loader === undefined || this.options.onUnavailable !== 'load') throw error;
       if (state.loaded !== undefined) return { value: state.loaded.value, outcome: 'bypass' };
@@ -198,15 +222,34 @@ export class CoordinatorClient {
     if (reply.kind === 'error') throw fromWireError(reply.error);
   }
 
+  /**
+   * The background refresh a stale reply asked this caller for (see `StaleWindow.refresh`). It never rejects: a
+   * failed refresh leaves the stale value in place.
+   */
+  #refresh<T, K>(keys: KeyForms<K>, ttlMs: number, timeoutMs: number, staleMs: number, loader: Loader<T, K>, form: ValueForm<T, K>,
+    stub: Stub): Promise<void> {
+    const state: CallState<T> = { abort: new AbortController() };
+    const requestId = crypto.randomUUID();
+    const sent = stub.refreshValue({ key: keys.binary, ttlMs, timeoutMs, requestId, staleMs }, wrapLoader(loader, keys.key, form, state)) as Promise<unknown>;
+    return untilDeadline(sent, `refresh(${keys.display})`, timeoutMs, undefined, (message, cause) => {
+      state.cancelled = { message, cause };
+      state.abort.abort(new TimeoutError(message, { cause }));
+      return () => {
+        stub.cancelGet(requestId).catch(() => {});
+        return new TimeoutError(message);
+      };
+    }).then(() => {}, () => {});
+  }
+
   async #get<T, K>(keys: KeyForms<K>, ttlMs: number, timeoutMs: number, loader: Loader<T, K> | undefined, form: ValueForm<T, K>,
-    signal: AbortSignal | undefined, state: CallState<T>): Promise<GetResult<T>> {
+    signal: AbortSignal | undefined, state: CallState<T>, staleMs: number): Promise<GetResult<T> & { refresh?: Stub }> {
     const what = `get(${keys.display})`;
     const name = this.nameFor(keys.binary);
     const stub: Stub = this.#namespace.getByName(name);
     // Hits first, through a call with primitive arguments and no loader stub: most gets of a cache end here.
     let hit: T | undefined;
     try {
-      hit = await form.peek(stub, keys.binary);
+      hit = await form.peek(stub, keys.binary, staleMs > 0 ? staleMs : undefined);
     } catch (error) {
       throw rpcFailure(error, name);
     }
@@ -214,7 +257,8 @@ export class CoordinatorClient {
 
     const requestId = crypto.randomUUID();
     const callback = loader && wrapLoader(loader, keys.key, form, state);
-    const answered = (stub.getValue({ key: keys.binary, ttlMs, timeoutMs, requestId }, callback) as Promise<GetReply>).then((answer) => {
+    const request = staleMs > 0 ? { key: keys.binary, ttlMs, timeoutMs, requestId, staleMs } : { key: keys.binary, ttlMs, timeoutMs, requestId };
+    const answered = (stub.getValue(request, callback) as Promise<GetReply>).then((answer) => {
       if (answer.kind === 'value') return answer;
       // We gave up first (deadline or signal): whatever failed after that failed because of it.
       if (state.cancelled !== undefined) throw new TimeoutError(state.cancelled.message, { cause: state.cancelled.cause, value: state.loaded?.value });
@@ -235,6 +279,7 @@ export class CoordinatorClient {
       };
     }, true);
     if (reply.value === null) return { value: null, outcome: reply.outcome };
+    if (reply.outcome === 'stale') return { value: form.fromBytes(reply.value, keys.key), outcome: 'stale', ...(reply.refresh === true ? { refresh: stub } : {}) };
     // What our own loader returned is handed back as it was, not re-read from its bytes.
     const own = reply.outcome === 'loaded' || reply.outcome === 'took-over' || reply.outcome === 'not-cached';
     return { value: own && state.loaded !== undefined ? state.loaded.value : form.fromBytes(reply.value, keys.key), outcome: reply.outcome };

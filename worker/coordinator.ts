@@ -14,8 +14,10 @@ import { IdleClock } from './idle-clock.ts';
 import { Locks } from './locks.ts';
 import { resolveCoordinatorSettings } from './options.ts';
 import type { CoordinatorEnv, CoordinatorSettings } from './options.ts';
-import { badRequest, validRequest } from './rpc.ts';
-import type { CoordinatorStats, DelReply, DelRequest, GetReply, GetRequest, LoaderCallback } from './rpc.ts';
+import { badRequest, validRequest, validStaleMs } from './rpc.ts';
+import type { CoordinatorStats, DelReply, DelRequest, GetReply, GetRequest, LoaderCallback, RefreshReply, RefreshRequest } from './rpc.ts';
+import { freshness } from './freshness.ts';
+import { StaleWindow } from './stale-window.ts';
 import { TrackedReads } from './tracked-reads.ts';
 import { Deadline, Waiters } from './waiters.ts';
 
@@ -32,6 +34,7 @@ export class CacheAsideCoordinator extends DurableObject<CoordinatorEnv> {
   readonly #clientId: ClientId;
   readonly #locks: Locks;
   readonly #gets: AsideGet;
+  readonly #window: StaleWindow;
   readonly #deadlines = new Map<string, Deadline>();
   #activeGets = 0;
   readonly #idle: IdleClock;
@@ -63,15 +66,22 @@ export class CacheAsideCoordinator extends DurableObject<CoordinatorEnv> {
     this.#gets = new AsideGet({
       bridge: this.#bridge, reads: this.#reads, locks: this.#locks, waiters: this.#waiters, clientId: this.#clientId, config: this.#settings,
     });
+    this.#window = new StaleWindow({ bridge: this.#bridge, reads: this.#reads, locks: this.#locks, config: this.#settings });
   }
 
   /**
    * RPC: the local copy of `key` (a binary string) when there is one with a value, else undefined (then call
    * `getValue`). No deadline, watch or loader stub: a hit costs little more than a bare RPC (docs/benchmarks.md).
+   * With `staleMs` (stale-while-revalidate) only a copy still fresh for it counts.
    */
-  peekValue(key: string): Uint8Array | undefined {
+  peekValue(key: string, staleMs?: number): Uint8Array | undefined {
     if (typeof key !== 'string') return undefined;
-    const local = this.#reads.peek(key);
+    let local: Uint8Array | null | undefined;
+    if (staleMs === undefined) local = this.#reads.peek(key);
+    else {
+      const entry = this.#reads.peekEntry(key);
+      if (entry !== undefined && typeof staleMs === 'number' && freshness(entry, staleMs, Date.now()) === 'fresh') local = entry.value;
+    }
     if (local == null || isPlaceholder(local)) return undefined;
     this.#touch();
     return local;
@@ -81,16 +91,16 @@ export class CacheAsideCoordinator extends DurableObject<CoordinatorEnv> {
    * RPC: as `peekValue`, as text: the local copy when it is valid UTF-8 (else undefined, and `getValue` reports it).
    * Text crosses RPC cheaper than bytes, so the text view's hits take this one.
    */
-  peekText(key: string): string | undefined {
-    const local = this.peekValue(key);
+  peekText(key: string, staleMs?: number): string | undefined {
+    const local = this.peekValue(key, staleMs);
     return local === undefined ? undefined : utf8Text(local);
   }
 
   /** RPC: a get (see `CacheAside.get`). Never throws; errors come back as `{ kind: 'error' }`. */
   async getValue(request: GetRequest, loader?: LoaderCallback): Promise<GetReply> {
-    const { key, ttlMs, timeoutMs, requestId } = request ?? {};
-    if (!validRequest(key, ttlMs) || !validRequest(requestId, timeoutMs)) {
-      return badRequest('getValue needs { key: string, ttlMs: positive integer, timeoutMs: positive integer, requestId: string }');
+    const { key, ttlMs, timeoutMs, requestId, staleMs = 0 } = request ?? {};
+    if (!validRequest(key, ttlMs) || !validRequest(requestId, timeoutMs) || !validStaleMs(staleMs)) {
+      return badRequest('getValue needs { key: string, ttlMs: positive integer, timeoutMs: positive integer, requestId: string, staleMs?: integer >= 0 }');
     }
     if (loader !== undefined && typeof loader !== 'function') return badRequest('getValue: loader must be a function');
     if (this.#activeGets >= this.#settings.maxPendingGets) {
@@ -109,7 +119,34 @@ export class CacheAsideCoordinator extends DurableObject<CoordinatorEnv> {
     const deadline = new Deadline(timeoutMs, `get(${describeKey(key)})`);
     this.#deadlines.set(requestId, deadline);
     try {
-      return await this.#gets.run(key, ttlMs, loader, deadline);
+      const served = staleMs > 0 ? await this.#window.serve(key, ttlMs, staleMs, loader !== undefined, deadline) : undefined;
+      return served ?? await this.#gets.run(key, ttlMs, loader, deadline, staleMs);
+    } catch (error) {
+      return { kind: 'error', error: toWireError(error) };
+    } finally {
+      deadline.dispose();
+      if (this.#deadlines.get(requestId) === deadline) this.#deadlines.delete(requestId);
+      this.#activeGets--;
+      this.#idle.end();
+    }
+  }
+
+  /**
+   * RPC: the background refresh a `stale` reply with `refresh` asked for, run by that caller under its `waitUntil`
+   * (the loader runs there); `timeoutMs` is its deadline and its refresh lock's ttl. Never throws; see `RefreshReply`.
+   */
+  async refreshValue(request: RefreshRequest, loader: LoaderCallback): Promise<RefreshReply> {
+    const { key, ttlMs, timeoutMs, requestId, staleMs } = request ?? {};
+    if (!validRequest(key, ttlMs) || !validRequest(requestId, timeoutMs) || !validRequest(key, staleMs) || typeof loader !== 'function') {
+      return badRequest('refreshValue needs { key: string, ttlMs, timeoutMs, staleMs: positive integers, requestId: string } and a loader');
+    }
+    this.#activeGets++;
+    this.#touch();
+    this.#idle.begin();
+    const deadline = new Deadline(timeoutMs, `refresh(${describeKey(key)})`);
+    this.#deadlines.set(requestId, deadline);
+    try {
+      return await this.#window.refresh(key, ttlMs, staleMs, timeoutMs, loader, deadline);
     } catch (error) {
       return { kind: 'error', error: toWireError(error) };
     } finally {
@@ -195,6 +232,7 @@ export class CacheAsideCoordinator extends DurableObject<CoordinatorEnv> {
   #forgetEverything(): void {
     this.#reads.clear();
     this.#locks.clear();
+    this.#window.clear();
     this.#waiters.wakeAll();
   }
 

@@ -13,9 +13,10 @@ import type { WireError } from './errors.ts';
  * - `took-over`: as `loaded`, after releasing a lock whose holder's marker was gone;
  * - `not-cached`: this get ran its loader but the value was not stored (the key changed meanwhile, or the store failed);
  * - `waited`: another client held the lock; this get waited for its push and returned what it stored;
- * - `bypass`: the cache could not serve (`onUnavailable: 'load'`): the loader ran without lock or cache.
+ * - `bypass`: the cache could not serve (`onUnavailable: 'load'`): the loader ran without lock or cache;
+ * - `stale`: with `staleMs`, the value is past its ttl but inside its stale window; one refresh runs in the background.
  */
-export type GetOutcome = 'hit' | 'server-hit' | 'miss' | 'loaded' | 'took-over' | 'not-cached' | 'waited' | 'bypass';
+export type GetOutcome = 'hit' | 'server-hit' | 'miss' | 'loaded' | 'took-over' | 'not-cached' | 'waited' | 'bypass' | 'stale';
 
 /** RPC: one get. `timeoutMs` is the get's deadline from now; `requestId` lets `cancelGet` reach it. */
 export interface GetRequest {
@@ -24,6 +25,13 @@ export interface GetRequest {
   readonly ttlMs: number;
   readonly timeoutMs: number;
   readonly requestId: string;
+  /** Stale-while-revalidate window (ms) past the ttl; absent or 0: off. */
+  readonly staleMs?: number;
+}
+
+/** RPC: one background refresh (see `RefreshReply`); `requestId` lets `cancelGet` reach it. */
+export interface RefreshRequest extends GetRequest {
+  readonly staleMs: number;
 }
 
 /** What the caller's loader wrapper answers. `cancelled`: the caller gave up before the loader returned. */
@@ -36,8 +44,17 @@ export type LoaderCallback = (key: string, ttlMs: number) => Promise<LoaderReply
 
 /** RPC reply of `getValue`. `loader-error`: the caller rethrows its loader's own error, which never left it. */
 export type GetReply =
-  | { readonly kind: 'value'; readonly value: Uint8Array | null; readonly outcome: GetOutcome }
+  | { readonly kind: 'value'; readonly value: Uint8Array | null; readonly outcome: GetOutcome; readonly refresh?: boolean }
   | { readonly kind: 'loader-error' }
+  | { readonly kind: 'error'; readonly error: WireError };
+
+/**
+ * RPC reply of `refreshValue` (the background refresh a `stale` reply with `refresh` asks its caller to run):
+ * `refreshed` stored a new value; `skipped`: another refresh holds the lock, or the key is no longer stale;
+ * `not-cached`: the key changed while loading (a del or write won); `loader-error`: the stale value stays.
+ */
+export type RefreshReply =
+  | { readonly kind: 'refreshed' | 'skipped' | 'not-cached' | 'loader-error' }
   | { readonly kind: 'error'; readonly error: WireError };
 
 export interface DelRequest {
@@ -65,6 +82,11 @@ export interface CoordinatorStats {
 /** The error reply for a malformed request (code `ERR_BAD_REQUEST`). */
 export function badRequest(message: string): { kind: 'error'; error: WireError } {
   return { kind: 'error', error: toWireError(new ValkeyasideError('ERR_BAD_REQUEST', message)) };
+}
+
+/** True when `staleMs` is absent or a non-negative safe integer. */
+export function validStaleMs(staleMs: unknown): boolean {
+  return staleMs === undefined || (typeof staleMs === 'number' && Number.isSafeInteger(staleMs) && staleMs >= 0);
 }
 
 /** True when `key` is a string and `ms` a positive safe integer: the shape of every request's key and duration. */

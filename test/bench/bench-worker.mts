@@ -88,7 +88,9 @@ async function loop(env: Env, body: LoopRequest): Promise<LoopReply> {
           await env.BARE.getByName('bare').echo({ key: keys[i]!, ttlMs: body.ttlMs, timeoutMs: body.ttlMs, requestId: crypto.randomUUID() });
           outcomes.bare = (outcomes.bare ?? 0) + 1;
         } else {
-          const { outcome } = await cache.getWithOutcome(keys[i]!, body.ttlMs, loader);
+          const { outcome } = await (body.staleMs === undefined
+            ? cache.getWithOutcome(keys[i]!, body.ttlMs, loader)
+            : cache.getWithOutcome(keys[i]!, body.ttlMs, loader, { staleMs: body.staleMs }));
           outcomes[outcome] = (outcomes[outcome] ?? 0) + 1;
         }
       } catch (error) {

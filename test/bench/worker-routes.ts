@@ -15,6 +15,8 @@ export interface LoopRequest {
   placement: PlacementSpec;
   namePrefix?: string;
   loader?: boolean;
+  /** `get`: a stale-while-revalidate get with this window (ms). */
+  staleMs?: number;
   /** The loop also records the wall time of every `batchSize` completed calls. */
   batchSize: number;
   maxMs: number;

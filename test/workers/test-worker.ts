@@ -90,7 +90,7 @@ function bytesKey(params: URLSearchParams): string | Uint8Array {
 }
 
 /** A get through the bytes view; `valueHex` makes the loader return those bytes, else it loads the origin's body. */
-async function bytesGet(env: Env, params: URLSearchParams): Promise<Response> {
+async function bytesGet(env: Env, params: URLSearchParams, ctx: ExecutionContext): Promise<Response> {
   const cache = cacheFor(env, params).bytes();
   const ttlMs = int(params, 'ttl') ?? 5_000;
   const valueHex = params.get('valueHex');
@@ -101,7 +101,7 @@ async function bytesGet(env: Env, params: URLSearchParams): Promise<Response> {
       ? () => fromHex(valueHex)
       : async (key, ctx) => new TextEncoder().encode(await origin(typeof key === 'string' ? key : toHex(key)!, ctx as LoaderContext));
   try {
-    const { value, outcome } = await cache.getWithOutcome(bytesKey(params), ttlMs, loader);
+    const { value, outcome } = await cache.getWithOutcome(bytesKey(params), ttlMs, loader, staleOptions(params, ctx));
     return json({ ok: true, valueHex: toHex(value), outcome });
   } catch (error) {
     return json({ ok: false, error: report(error) });
@@ -117,7 +117,10 @@ async function bytesDel(env: Env, params: URLSearchParams): Promise<Response> {
   }
 }
 
-/** Loads from ORIGIN; `negTtlMs` turns a 404 into a short-lived NOT_FOUND, `ttlOverrideMs` sets the ttl always. */
+/**
+ * Loads from ORIGIN; `negTtlMs` turns a 404 into a short-lived NOT_FOUND, `ttlOverrideMs` sets the ttl always;
+ * `failLoad` throws after the origin answered (so the origin still counts the load).
+ */
 function originLoader(env: Env, params: URLSearchParams, onThrow: (error: unknown) => void): Loader {
   const negTtlMs = int(params, 'negTtl');
   const ttlOverrideMs = int(params, 'ttlOverride');
@@ -125,6 +128,7 @@ function originLoader(env: Env, params: URLSearchParams, onThrow: (error: unknow
     try {
       const res = await fetch(`${env.ORIGIN}/load/${encodeURIComponent(key)}`, { signal: ctx.signal });
       const body = await res.text();
+      if (params.has('failLoad')) throw new OriginError(503, `failLoad: ${body}`);
       if (res.status === 404 && negTtlMs !== undefined) {
         ctx.setTtl(negTtlMs);
         return NOT_FOUND;
@@ -139,12 +143,19 @@ function originLoader(env: Env, params: URLSearchParams, onThrow: (error: unknow
   };
 }
 
-async function get(env: Env, params: URLSearchParams): Promise<Response> {
+/** Stale-while-revalidate: `stale` is the window (ms); the refresh runs under the request's ctx unless `noCtx`. */
+function staleOptions(params: URLSearchParams, ctx: ExecutionContext): GetOptions {
+  const staleMs = int(params, 'stale');
+  if (staleMs === undefined) return {};
+  return params.has('noCtx') ? { staleMs } : { staleMs, ctx };
+}
+
+async function get(env: Env, params: URLSearchParams, ctx: ExecutionContext): Promise<Response> {
   const cache = cacheFor(env, params);
   // keyJson: a JSON string, for keys a URL cannot carry (a lone surrogate becomes U+FFFD in a query string).
   const key = params.has('keyJson') ? JSON.parse(params.get('keyJson')!) as string : params.get('key')!;
   const ttlMs = int(params, 'ttl') ?? 5_000;
-  const options: GetOptions = {};
+  const options: GetOptions = staleOptions(params, ctx);
   const timeoutMs = int(params, 'timeout');
   if (timeoutMs !== undefined) options.timeoutMs = timeoutMs;
   const controller = new AbortController();
@@ -192,13 +203,13 @@ async function get(env: Env, params: URLSearchParams): Promise<Response> {
 }
 
 /** `n` concurrent gets of one key through one request (so one coordinator sees `n` callers at once). */
-async function burst(env: Env, params: URLSearchParams): Promise<Response> {
+async function burst(env: Env, params: URLSearchParams, ctx: ExecutionContext): Promise<Response> {
   const cache = cacheFor(env, params);
   const key = params.get('key')!;
   const ttlMs = int(params, 'ttl') ?? 5_000;
   const n = int(params, 'n') ?? 10;
   const results = await Promise.all(Array.from({ length: n }, () =>
-    cache.getWithOutcome(key, ttlMs, originLoader(env, params, () => {})).then(
+    cache.getWithOutcome(key, ttlMs, originLoader(env, params, () => {}), staleOptions(params, ctx)).then(
       ({ value, outcome }) => ({ ok: true as const, value, outcome }),
       (error: unknown) => ({ ok: false as const, error: report(error) }))));
   return json({ results });
@@ -232,14 +243,14 @@ async function stats(env: Env, params: URLSearchParams): Promise<Response> {
 }
 
 export default {
-  async fetch(request: Request, env: Env): Promise<Response> {
+  async fetch(request: Request, env: Env, ctx: ExecutionContext): Promise<Response> {
     const url = new URL(request.url);
     try {
       switch (url.pathname) {
-        case '/get': return await get(env, url.searchParams);
-        case '/burst': return await burst(env, url.searchParams);
+        case '/get': return await get(env, url.searchParams, ctx);
+        case '/burst': return await burst(env, url.searchParams, ctx);
         case '/del': return await del(env, url.searchParams);
-        case '/bget': return await bytesGet(env, url.searchParams);
+        case '/bget': return await bytesGet(env, url.searchParams, ctx);
         case '/bdel': return await bytesDel(env, url.searchParams);
         case '/stats': return await stats(env, url.searchParams);
         case '/ping': return await ping(env, url.searchParams);
