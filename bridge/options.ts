@@ -1,8 +1,10 @@
 // The bridge's options: one type, one frozen defaults object, one resolve function that validates everything once
-// (naming the option and the value) and returns a read-only result. Tokens are validated in token-options.ts.
+// (naming the option and the value) and returns a read-only result. Tokens are validated in token-options.ts,
+// Valkey URLs (one server, or cluster seeds) in valkey-endpoints.ts.
 import { LOG_LEVELS, type LogLevel, type LogSink } from './log.ts';
 import { describe, fail, int } from './option-errors.ts';
 import { resolveMetricsToken, resolveTokens, type ResolvedToken } from './token-options.ts';
+import { parseValkeyUrl, resolveCluster, withTls, type ClusterSeeds, type ValkeyEndpoint } from './valkey-endpoints.ts';
 
 /** One accepted bearer token, optionally restricted to keys that start with `prefix` (compared as UTF-8 bytes). */
 export interface BridgeToken {
@@ -142,25 +144,15 @@ export const BRIDGE_DEFAULTS = Object.freeze({
   logLevel: 'info' as LogLevel,
 });
 
-/** Where and how to reach Valkey, parsed from a URL. `display` has the password removed, for logs. */
-export interface ValkeyEndpoint {
-  readonly host: string;
-  readonly port: number;
-  readonly username: string | undefined;
-  readonly password: string | undefined;
-  readonly db: number;
-  readonly tls: boolean;
-  readonly display: string;
-  /** Extra TLS settings for rediss:// (CA, client certificate). */
-  readonly tlsOptions?: { readonly ca?: string; readonly cert?: string; readonly key?: string };
-}
+
+export { parseValkeyUrl, type ValkeyEndpoint } from './valkey-endpoints.ts';
 
 export type ResolvedBridgeOptions = Readonly<{
   tokens: readonly ResolvedToken[];
   valkey: ValkeyEndpoint;
   subscriber: ValkeyEndpoint;
   /** Valkey Cluster: the seed nodes (the first is also `valkey`) and the slot map refresh interval; null for one server. */
-  cluster: Readonly<{ seeds: readonly ValkeyEndpoint[]; refreshMs: number }> | null;
+  cluster: ClusterSeeds | null;
   host: string;
   port: number;
   extraCommands: readonly string[];
@@ -208,65 +200,6 @@ const FORBIDDEN_EXTENSIONS = new Set([
 ]);
 const BUILT_IN = new Set(['PING', 'TRACKED.GET', 'GET', 'PTTL', 'EXISTS', 'SET', 'DEL']);
 
-/**
- * Parses a `redis://` / `rediss://` URL. The password never appears in errors or in `display`.
- * @throws TypeError / RangeError naming `option`.
- */
-export function parseValkeyUrl(option: string, url: unknown): ValkeyEndpoint {
-  if (typeof url !== 'string') fail('type', option, `${option} must be a string, got ${describe(url)}`);
-  let parsed: URL;
-  try {
-    parsed = new URL(url);
-  } catch {
-    fail('range', option, `${option} must be a redis:// or rediss:// URL, got a string that is not a URL`);
-  }
-  const shown = `${parsed.protocol}//${parsed.hostname}${parsed.port ? ':' + parsed.port : ''}${parsed.pathname}`;
-  if (parsed.protocol !== 'redis:' && parsed.protocol !== 'rediss:') {
-    fail('range', option, `${option} must use redis:// or rediss://, got ${JSON.stringify(shown)}`);
-  }
-  const host = parsed.hostname.replace(/^\[(.*)\]$/, '$1');
-  if (!host) fail('range', option, `${option} has no host: ${JSON.stringify(shown)}`);
-  const port = parsed.port ? Number(parsed.port) : 6379;
-  const path = parsed.pathname.replace(/^\//, '');
-  if (path !== '' && !/^\d{1,5}$/.test(path)) {
-    fail('range', option, `${option} path must be a database number like /0, got ${JSON.stringify(shown)}`);
-  }
-  if (parsed.search || parsed.hash) fail('range', option, `${option} must not have a query or fragment`);
-  return Object.freeze({
-    host,
-    port,
-    username: parsed.username ? decodeURIComponent(parsed.username) : undefined,
-    password: parsed.password ? decodeURIComponent(parsed.password) : undefined,
-    db: path === '' ? 0 : Number(path),
-    tls: parsed.protocol === 'rediss:',
-    display: shown,
-  });
-}
-
-function withTls(endpoint: ValkeyEndpoint, options: BridgeOptions): ValkeyEndpoint {
-  return options.valkeyTls ? Object.freeze({ ...endpoint, tlsOptions: options.valkeyTls }) : endpoint;
-}
-
-/** Cluster mode: seeds from a comma-separated valkeyUrl, all on db 0 with one TLS mode; a list without it is an error. */
-function resolveCluster(options: BridgeOptions, url: unknown): ResolvedBridgeOptions['cluster'] {
-  const on = options.cluster ?? false;
-  if (typeof on !== 'boolean') fail('type', 'cluster', `cluster must be a boolean, got ${describe(on)}`);
-  const many = typeof url === 'string' && url.includes(',');
-  if (!on) {
-    if (many) fail('range', 'valkeyUrl', 'valkeyUrl lists several URLs, which only cluster mode takes: set cluster: true (VALKEY_CLUSTER=true) or give one URL');
-    if (options.clusterRefreshMs !== undefined) fail('range', 'clusterRefreshMs', 'clusterRefreshMs applies only with cluster: true');
-    return null;
-  }
-  if (options.subscriberUrl !== undefined) fail('range', 'subscriberUrl', 'subscriberUrl is not supported with cluster: true');
-  const urls = typeof url === 'string' ? url.split(',').map((u) => u.trim()).filter((u) => u !== '') : [url];
-  if (urls.length === 0) fail('range', 'valkeyUrl', 'valkeyUrl must name at least one seed node');
-  const seeds = urls.map((u) => withTls(parseValkeyUrl('valkeyUrl', u), options));
-  if (seeds.some((s) => s.db !== 0)) fail('range', 'valkeyUrl', 'valkeyUrl must not select a database (/db) with cluster: true; a cluster has only db 0');
-  if (seeds.some((s) => s.tls !== seeds[0]!.tls)) fail('range', 'valkeyUrl', 'valkeyUrl seeds must all use redis:// or all rediss://');
-  const refreshMs = int('clusterRefreshMs', options.clusterRefreshMs ?? BRIDGE_DEFAULTS.clusterRefreshMs, 50, 600_000);
-  return Object.freeze({ seeds: Object.freeze(seeds), refreshMs });
-}
-
 function resolveTls(value: unknown): { cert: string; key: string } | null {
   if (value === undefined) return null;
   const { cert, key } = (value ?? {}) as { cert?: unknown; key?: unknown };
@@ -299,7 +232,7 @@ function resolveExtraCommands(value: unknown): readonly string[] {
 export function resolveBridgeOptions(options: BridgeOptions): ResolvedBridgeOptions {
   if (typeof options !== 'object' || options === null) fail('type', 'options', `options must be an object, got ${describe(options)}`);
   const d = BRIDGE_DEFAULTS;
-  const cluster = resolveCluster(options, options.valkeyUrl ?? d.valkeyUrl);
+  const cluster = resolveCluster(options, options.valkeyUrl ?? d.valkeyUrl, d.clusterRefreshMs);
   const valkey = cluster ? cluster.seeds[0]! : withTls(parseValkeyUrl('valkeyUrl', options.valkeyUrl ?? d.valkeyUrl), options);
   const host = options.host ?? d.host;
   if (typeof host !== 'string' || host.length === 0) fail('type', 'host', `host must be a non-empty string, got ${describe(host)}`);
