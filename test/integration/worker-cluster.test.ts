@@ -15,7 +15,7 @@ let workers: WorkerHarness;
 
 beforeAll(async () => {
   cluster = await startValkeyCluster();
-  bridge = await startReadyBridge(cluster.seedUrls, { cluster: true, valkeyPingMs: 200, clusterRefreshMs: 200 });
+  bridge = await startReadyBridge(cluster.seedUrls, { cluster: true, clusterRefreshMs: 200 });
   origin = await startOrigin();
   const vars = { BRIDGE_URL: bridge.url, BRIDGE_TOKEN: TEST_TOKEN, ORIGIN: origin.url, VALKEYASIDE_CLIENT_TTL_MS: '1000' };
   workers = await startTestWorkers([
