@@ -2,6 +2,7 @@
 // upgrades never reach Hono: bridge.ts takes them from the Node server's 'upgrade' event.
 import { Hono } from 'hono';
 import { RESP_PATH } from '../shared/protocol.ts';
+import type { NodeHealth } from './tracker.ts';
 
 /** What GET /healthz reports. `ok` (HTTP 200) means the bridge can serve cacheable reads right now. */
 export interface BridgeHealth {
@@ -12,6 +13,8 @@ export interface BridgeHealth {
   readonly epoch: number;
   readonly sessions: number;
   readonly shuttingDown: boolean;
+  /** Valkey Cluster only: each primary's connections, tracking, epoch and slot count. */
+  readonly nodes?: readonly NodeHealth[];
 }
 
 export interface AppDeps {

@@ -15,8 +15,10 @@ import { BridgeMetrics } from './metrics.ts';
 import { resolveBridgeOptions, type BridgeOptions } from './options.ts';
 import { KeyPushRouter } from './push-router.ts';
 import type { Session, SessionContext } from './session.ts';
+import { ClusterTracker } from './cluster-tracker.ts';
+import { ClusterConfigError, discoverSlotMap } from './cluster-topology.ts';
 import { SessionScheduler } from './session-scheduler.ts';
-import { Tracker } from './tracker.ts';
+import { Tracker, type KeyTracker, type TrackerConfig } from './tracker.ts';
 import { bearerDigest, createUpgradeHandler } from './upgrade.ts';
 
 export type { BridgeHealth } from './app.ts';
@@ -62,7 +64,8 @@ export interface Bridge {
 /**
  * Starts a bridge: listens on `host:port` and connects to Valkey in the background (sessions are accepted while
  * Valkey is down; their commands then get `-TRYAGAIN`).
- * @throws TypeError / RangeError for invalid options; the listen error when the port is taken.
+ * @throws TypeError / RangeError for invalid options; the listen error when the port is taken; ClusterConfigError
+ *   (cluster mode) when no seed answers, a seed is not a cluster node, or the cluster state is not ok.
  * @example
  * const bridge = await createBridge({ tokens: [{ token: process.env.BRIDGE_TOKEN! }], port: 0 });
  * console.log(bridge.url); // ws://127.0.0.1:54321/resp
@@ -71,6 +74,7 @@ export async function createBridge(options: BridgeOptions): Promise<Bridge> {
   const opts = resolveBridgeOptions(options);
   const log = createLogger(opts.logLevel, opts.logSink);
   await checkExtensionSpecs(opts.valkey, opts.extraCommands, opts.commandTimeoutMs);
+  const initialMap = opts.cluster ? await checkCluster(opts.cluster.seeds, opts.commandTimeoutMs) : null;
   const sessions = new Set<Session>();
   const router = new KeyPushRouter<Session>(opts.maxTrackedKeys, () => sessions);
   let invalidationsReceived = 0;
@@ -82,41 +86,40 @@ export async function createBridge(options: BridgeOptions): Promise<Bridge> {
     trackedPairs: () => router.index.size,
     epoch: () => tracker.epoch,
     pendingReads: () => tracker.pendingReads,
+    nodes: () => tracker.nodes() ?? [],
   });
-  const tracker: Tracker = new Tracker({
-    valkey: opts.valkey,
-    subscriber: opts.subscriber,
-    pingMs: opts.valkeyPingMs,
-    commandTimeoutMs: opts.commandTimeoutMs,
-    log,
-    hooks: {
-      onInvalidate(keys) {
-        invalidationsReceived++;
-        metrics.invalidationsReceived.inc();
-        if (keys === null) {
-          log.info('valkey flushed; invalidating every session', { sessions: sessions.size });
-          router.flushAll();
-        } else {
-          if (log.enabled('debug')) log.debug('invalidation', { keys: keys.length });
-          router.invalidate(keys, false);
-        }
-      },
-      onEpoch() {
-        metrics.epochs.inc();
+  const hooks: TrackerConfig['hooks'] = {
+    onInvalidate(keys) {
+      invalidationsReceived++;
+      metrics.invalidationsReceived.inc();
+      if (keys === null) {
+        log.info('valkey flushed; invalidating every session', { sessions: sessions.size });
         router.flushAll();
-      },
-      onTracking() {
-        router.flushAll();
-      },
-      onHealth() {
-        if (!health().ok) return;
-        for (const wake of readyWaiters.splice(0)) wake();
-      },
+      } else {
+        if (log.enabled('debug')) log.debug('invalidation', { keys: keys.length });
+        router.invalidate(keys, false);
+      }
     },
-  });
+    onEpoch() {
+      metrics.epochs.inc();
+      router.flushAll();
+    },
+    onTracking() {
+      router.flushAll();
+    },
+    onHealth() {
+      if (!health().ok) return;
+      for (const wake of readyWaiters.splice(0)) wake();
+    },
+  };
+  const common = { pingMs: opts.valkeyPingMs, commandTimeoutMs: opts.commandTimeoutMs, log, hooks };
+  const tracker: KeyTracker = opts.cluster && initialMap
+    ? new ClusterTracker({ ...common, seeds: opts.cluster.seeds, initialMap, refreshMs: opts.cluster.refreshMs })
+    : new Tracker({ ...common, valkey: opts.valkey, subscriber: opts.subscriber });
   const allowlist = new Allowlist(opts.extraCommands, opts);
   const health = (): BridgeHealth => {
     const t = tracker.health();
+    const nodes = tracker.nodes();
     return {
       ok: t.tracking && !shuttingDown,
       valkey: { data: t.dataReady, subscriber: t.subReady },
@@ -124,6 +127,7 @@ export async function createBridge(options: BridgeOptions): Promise<Bridge> {
       epoch: t.epoch,
       sessions: sessions.size,
       shuttingDown,
+      ...(nodes ? { nodes } : {}),
     };
   };
   const scheduler = new SessionScheduler(opts.maxInflightTotal);
@@ -231,4 +235,13 @@ export async function createBridge(options: BridgeOptions): Promise<Bridge> {
     },
     close: () => (closing ??= close()),
   };
+}
+
+/** Cluster mode: the seeds answer as cluster nodes and the cluster is ok, before the bridge listens. */
+async function checkCluster(seeds: Parameters<typeof discoverSlotMap>[0], timeoutMs: number) {
+  const { map, stateOk, from } = await discoverSlotMap(seeds, timeoutMs);
+  if (!stateOk || !map.covered) {
+    throw new ClusterConfigError('ERR_CLUSTER_STATE', `cluster state is not ok (CLUSTER INFO on ${from.display}): wait until every slot is served, or fix the cluster, then start the bridge`);
+  }
+  return map;
 }

@@ -6,7 +6,7 @@ import type { Allowlist, CommandPlan } from './allowlist.ts';
 import type { Logger } from './log.ts';
 import type { BridgeMetrics } from './metrics.ts';
 import type { KeyPushRouter, PushTarget } from './push-router.ts';
-import type { PendingRead, Tracker } from './tracker.ts';
+import type { KeyTracker, PendingRead } from './tracker.ts';
 import { failureReply, mayHaveRun, toRespValue } from './valkey-reply.ts';
 
 /** A command's place in its session's reply order. `ready` once `reply` (or `read`) is known. */
@@ -21,7 +21,7 @@ export interface Slot {
 
 export interface RunnerContext {
   readonly allowlist: Allowlist;
-  readonly tracker: Tracker;
+  readonly tracker: KeyTracker;
   readonly router: KeyPushRouter<PushTarget>;
   readonly metrics: BridgeMetrics;
   readonly log: Logger;

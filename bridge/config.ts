@@ -2,7 +2,7 @@
 // that turns them into BridgeOptions (flags win). Pure: main.ts passes process.env and argv in.
 import type { BridgeOptions, BridgeToken } from './options.ts';
 
-type Kind = 'string' | 'int' | 'list' | 'tokens' | 'token';
+type Kind = 'string' | 'int' | 'bool' | 'list' | 'tokens' | 'token';
 
 interface Setting {
   readonly env: string;
@@ -15,6 +15,8 @@ interface Setting {
 /** Every setting, in the order `--help` lists them. Defaults live in BRIDGE_DEFAULTS (options.ts). */
 export const SETTINGS: readonly Setting[] = Object.freeze([
   { env: 'VALKEY_URL', flag: '--valkey-url', option: 'valkeyUrl', kind: 'string', help: 'redis:// or rediss:// URL (user, password, /db) [redis://127.0.0.1:6379]' },
+  { env: 'VALKEY_CLUSTER', flag: '--cluster', option: 'cluster', kind: 'bool', help: 'Valkey Cluster: VALKEY_URL lists seed nodes, comma-separated [false]' },
+  { env: 'BRIDGE_CLUSTER_REFRESH_MS', flag: '--cluster-refresh-ms', option: 'clusterRefreshMs', kind: 'int', help: 'cluster only: slot map refresh interval [1000]' },
   { env: 'BRIDGE_HOST', flag: '--host', option: 'host', kind: 'string', help: 'interface to listen on [127.0.0.1]' },
   { env: 'BRIDGE_PORT', flag: '--port', option: 'port', kind: 'int', help: 'port to listen on; 0 picks one [7379]' },
   { env: 'BRIDGE_TOKEN', flag: '--token', option: 'tokens', kind: 'token', help: 'bearer token, at least 16 characters, every key' },
@@ -118,7 +120,8 @@ export function readConfig(
     const flag = eq === -1 ? arg : arg.slice(0, eq);
     const setting = SETTINGS.find((s) => s.flag === flag);
     if (!setting) throw new ConfigError(flag.startsWith('-') ? flag : 'arguments', `unknown flag or argument ${JSON.stringify(flag.slice(0, 40))}; see --help`);
-    let value: string | undefined = eq === -1 ? argv[++i] : arg.slice(eq + 1);
+    // A bare boolean flag (`--cluster`) means true and takes no value; `--cluster=false` turns it off.
+    let value: string | undefined = eq !== -1 ? arg.slice(eq + 1) : setting.kind === 'bool' ? 'true' : argv[++i];
     if (value === undefined) throw new ConfigError(flag, 'needs a value');
     if (SECRET_FLAGS.has(flag) && (flag !== '--valkey-url' || /\/\/[^/@]*:[^/@]*@/.test(value))) {
       warnings.push(`${flag} puts a secret on the command line, where ps shows it; use ${setting.env}_FILE or the environment instead`);
@@ -136,6 +139,10 @@ export function readConfig(
       case 'int':
         if (!/^\d{1,15}$/.test(value.trim())) throw new ConfigError(name, `must be a non-negative integer, got ${JSON.stringify(value.slice(0, 40))}`);
         options[setting.option] = Number(value.trim());
+        break;
+      case 'bool':
+        if (!/^(true|false|1|0|yes|no)$/i.test(value.trim())) throw new ConfigError(name, `must be true or false, got ${JSON.stringify(value.slice(0, 40))}`);
+        options[setting.option] = /^(true|1|yes)$/i.test(value.trim());
         break;
       case 'list':
         options[setting.option] = value.split(',').map((s) => s.trim()).filter((s) => s !== '');
@@ -177,9 +184,12 @@ export function readConfig(
   }
   if (Object.keys(valkeyTls).length > 0) options.valkeyTls = valkeyTls;
   if (secretPassword !== undefined) {
-    const url = new URL(String(options.valkeyUrl ?? 'redis://127.0.0.1:6379'));
-    url.password = encodeURIComponent(secretPassword);
-    options.valkeyUrl = url.toString();
+    // Every seed of a cluster list gets the password.
+    options.valkeyUrl = String(options.valkeyUrl ?? 'redis://127.0.0.1:6379').split(',').map((seed) => {
+      const url = new URL(seed.trim());
+      url.password = encodeURIComponent(secretPassword!);
+      return url.toString();
+    }).join(',');
   }
   return { options: options as unknown as BridgeOptions, help, warnings };
 }

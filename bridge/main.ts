@@ -2,6 +2,7 @@
 // handles signals and exits. Exit codes: 0 after a clean shutdown, 2 for invalid configuration, 1 otherwise.
 import { readFileSync } from 'node:fs';
 import { createBridge, type Bridge } from './bridge.ts';
+import { ClusterConfigError } from './cluster-topology.ts';
 import { ExtensionSpecError } from './extension-specs.ts';
 import { ConfigError, readConfig, settingFor, usage } from './config.ts';
 import { createLogger, type Logger } from './log.ts';
@@ -52,6 +53,7 @@ try {
   bridge = await createBridge(options);
 } catch (err) {
   if (err instanceof ExtensionSpecError) invalidConfiguration(settingFor('extraCommands'), err.message);
+  if (err instanceof ClusterConfigError && err.code === 'ERR_NOT_CLUSTER') invalidConfiguration(settingFor('valkeyUrl'), err.message);
   log.error('bridge failed to start', { error: err as Error });
   process.exit(1);
 }

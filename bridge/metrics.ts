@@ -2,6 +2,7 @@
 // can live in one process), with the default process metrics. Labels are bounded: command names from the allowlist
 // (else OTHER) and a fixed set of error kinds.
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
+import type { NodeHealth } from './tracker.ts';
 
 export type ErrorKind =
   | 'auth'
@@ -26,6 +27,8 @@ export interface MetricsSources {
   trackedPairs(): number;
   epoch(): number;
   pendingReads(): number;
+  /** Valkey Cluster primaries (empty for one server). */
+  nodes(): readonly NodeHealth[];
 }
 
 export class BridgeMetrics {
@@ -48,6 +51,19 @@ export class BridgeMetrics {
     gauge('bridge_tracked_pairs', 'Registered (key, session) pairs awaiting an invalidation.', () => sources.trackedPairs());
     gauge('bridge_epoch', 'Current tracking epoch (bumped whenever a tracked Valkey connection is lost).', () => sources.epoch());
     gauge('bridge_pending_tracked_reads', 'TRACKED.GET reads sent and not yet written to their session.', () => sources.pendingReads());
+    // Per cluster primary (label values bounded by the cluster's size); a departed primary's series disappear.
+    const perNode = (name: string, help: string, read: (n: NodeHealth) => number) =>
+      new Gauge({
+        name, help, labelNames: ['node'], registers,
+        collect() {
+          this.reset();
+          for (const node of sources.nodes()) this.set({ node: node.node }, read(node));
+        },
+      });
+    perNode('bridge_valkey_node_connected', 'Cluster primary: 1 when both its data and subscriber connections are ready.', (n) => Number(n.dataReady && n.subReady));
+    perNode('bridge_valkey_node_tracking', 'Cluster primary: 1 when CLIENT TRACKING is established for its current epoch.', (n) => Number(n.tracking));
+    perNode('bridge_valkey_node_epoch', 'Cluster primary: epoch of its connection pair (bumped when one of them is lost).', (n) => n.epoch);
+    perNode('bridge_valkey_node_slots', 'Cluster primary: hash slots the bridge routes to it.', (n) => n.slots);
     this.commands = new Counter({ name: 'bridge_commands_total', help: 'Commands received, by name.', labelNames: ['command'], registers });
     this.errors = new Counter({ name: 'bridge_errors_total', help: 'Errors by kind (refusals, Valkey errors, closes).', labelNames: ['kind'], registers });
     this.invalidationsReceived = new Counter({

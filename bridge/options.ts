@@ -1,8 +1,10 @@
 // The bridge's options: one type, one frozen defaults object, one resolve function that validates everything once
-// (naming the option and the value) and returns a read-only result. Tokens are validated in token-options.ts.
+// (naming the option and the value) and returns a read-only result. Tokens are validated in token-options.ts,
+// Valkey URLs (one server, or cluster seeds) in valkey-endpoints.ts.
 import { LOG_LEVELS, type LogLevel, type LogSink } from './log.ts';
 import { describe, fail, int } from './option-errors.ts';
 import { resolveMetricsToken, resolveTokens, type ResolvedToken } from './token-options.ts';
+import { parseValkeyUrl, resolveCluster, withTls, type ClusterSeeds, type ValkeyEndpoint } from './valkey-endpoints.ts';
 
 /** One accepted bearer token, optionally restricted to keys that start with `prefix` (compared as UTF-8 bytes). */
 export interface BridgeToken {
@@ -22,8 +24,15 @@ export interface BridgeToken {
 export interface BridgeOptions {
   /** Tokens clients present as `Authorization: Bearer <token>`. Required, at least one. */
   tokens: readonly BridgeToken[];
-  /** `redis://` or `rediss://` URL with optional user, password and `/db`. Default `redis://127.0.0.1:6379`. */
+  /**
+   * `redis://` or `rediss://` URL with optional user, password and `/db`. Default `redis://127.0.0.1:6379`. With
+   * `cluster`, a comma-separated list of seed node URLs (one is enough; all share one user, password and TLS mode).
+   */
   valkeyUrl?: string;
+  /** Valkey Cluster: route each command to its key's primary and track every primary (docs/bridge.md). Default false. */
+  cluster?: boolean;
+  /** Cluster only: how often the slot map is read again, in ms (also on MOVED and on a lost node). Default 1000. */
+  clusterRefreshMs?: number;
   /** Interface to listen on. Default `127.0.0.1`. */
   host?: string;
   /** TCP port to listen on; 0 picks a free one (see `Bridge.port`). Default 7379. */
@@ -128,29 +137,22 @@ export const BRIDGE_DEFAULTS = Object.freeze({
   maxBufferedBytes: 16 * 1024 * 1024,
   maxTrackedKeys: 10_000,
   valkeyPingMs: 1_000,
+  clusterRefreshMs: 1_000,
   commandTimeoutMs: 5_000,
   heartbeatMs: 15_000,
   shutdownGraceMs: 5_000,
   logLevel: 'info' as LogLevel,
 });
 
-/** Where and how to reach Valkey, parsed from a URL. `display` has the password removed, for logs. */
-export interface ValkeyEndpoint {
-  readonly host: string;
-  readonly port: number;
-  readonly username: string | undefined;
-  readonly password: string | undefined;
-  readonly db: number;
-  readonly tls: boolean;
-  readonly display: string;
-  /** Extra TLS settings for rediss:// (CA, client certificate). */
-  readonly tlsOptions?: { readonly ca?: string; readonly cert?: string; readonly key?: string };
-}
+
+export { parseValkeyUrl, type ValkeyEndpoint } from './valkey-endpoints.ts';
 
 export type ResolvedBridgeOptions = Readonly<{
   tokens: readonly ResolvedToken[];
   valkey: ValkeyEndpoint;
   subscriber: ValkeyEndpoint;
+  /** Valkey Cluster: the seed nodes (the first is also `valkey`) and the slot map refresh interval; null for one server. */
+  cluster: ClusterSeeds | null;
   host: string;
   port: number;
   extraCommands: readonly string[];
@@ -198,41 +200,6 @@ const FORBIDDEN_EXTENSIONS = new Set([
 ]);
 const BUILT_IN = new Set(['PING', 'TRACKED.GET', 'GET', 'PTTL', 'EXISTS', 'SET', 'DEL']);
 
-/**
- * Parses a `redis://` / `rediss://` URL. The password never appears in errors or in `display`.
- * @throws TypeError / RangeError naming `option`.
- */
-export function parseValkeyUrl(option: string, url: unknown): ValkeyEndpoint {
-  if (typeof url !== 'string') fail('type', option, `${option} must be a string, got ${describe(url)}`);
-  let parsed: URL;
-  try {
-    parsed = new URL(url);
-  } catch {
-    fail('range', option, `${option} must be a redis:// or rediss:// URL, got a string that is not a URL`);
-  }
-  const shown = `${parsed.protocol}//${parsed.hostname}${parsed.port ? ':' + parsed.port : ''}${parsed.pathname}`;
-  if (parsed.protocol !== 'redis:' && parsed.protocol !== 'rediss:') {
-    fail('range', option, `${option} must use redis:// or rediss://, got ${JSON.stringify(shown)}`);
-  }
-  const host = parsed.hostname.replace(/^\[(.*)\]$/, '$1');
-  if (!host) fail('range', option, `${option} has no host: ${JSON.stringify(shown)}`);
-  const port = parsed.port ? Number(parsed.port) : 6379;
-  const path = parsed.pathname.replace(/^\//, '');
-  if (path !== '' && !/^\d{1,5}$/.test(path)) {
-    fail('range', option, `${option} path must be a database number like /0, got ${JSON.stringify(shown)}`);
-  }
-  if (parsed.search || parsed.hash) fail('range', option, `${option} must not have a query or fragment`);
-  return Object.freeze({
-    host,
-    port,
-    username: parsed.username ? decodeURIComponent(parsed.username) : undefined,
-    password: parsed.password ? decodeURIComponent(parsed.password) : undefined,
-    db: path === '' ? 0 : Number(path),
-    tls: parsed.protocol === 'rediss:',
-    display: shown,
-  });
-}
-
 function resolveTls(value: unknown): { cert: string; key: string } | null {
   if (value === undefined) return null;
   const { cert, key } = (value ?? {}) as { cert?: unknown; key?: unknown };
@@ -265,8 +232,8 @@ function resolveExtraCommands(value: unknown): readonly string[] {
 export function resolveBridgeOptions(options: BridgeOptions): ResolvedBridgeOptions {
   if (typeof options !== 'object' || options === null) fail('type', 'options', `options must be an object, got ${describe(options)}`);
   const d = BRIDGE_DEFAULTS;
-  const parsed = parseValkeyUrl('valkeyUrl', options.valkeyUrl ?? d.valkeyUrl);
-  const valkey: ValkeyEndpoint = options.valkeyTls ? Object.freeze({ ...parsed, tlsOptions: options.valkeyTls }) : parsed;
+  const cluster = resolveCluster(options, options.valkeyUrl ?? d.valkeyUrl, d.clusterRefreshMs);
+  const valkey = cluster ? cluster.seeds[0]! : withTls(parseValkeyUrl('valkeyUrl', options.valkeyUrl ?? d.valkeyUrl), options);
   const host = options.host ?? d.host;
   if (typeof host !== 'string' || host.length === 0) fail('type', 'host', `host must be a non-empty string, got ${describe(host)}`);
   const maxFrameBytes = int('maxFrameBytes', options.maxFrameBytes ?? d.maxFrameBytes, 64, 512 * 1024 * 1024);
@@ -284,6 +251,7 @@ export function resolveBridgeOptions(options: BridgeOptions): ResolvedBridgeOpti
     tokens: Object.freeze(resolveTokens(options.tokens, perToken)),
     valkey,
     subscriber: options.subscriberUrl === undefined ? valkey : parseValkeyUrl('subscriberUrl', options.subscriberUrl),
+    cluster,
     host,
     port: int('port', options.port ?? d.port, 0, 65_535),
     extraCommands: resolveExtraCommands(options.extraCommands ?? d.extraCommands),

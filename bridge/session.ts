@@ -17,13 +17,13 @@ import { SessionInput, type Work } from './session-input.ts';
 import { SessionOutput } from './session-output.ts';
 import type { Runnable, SessionScheduler, TokenBudget, TurnResult } from './session-scheduler.ts';
 import type { ResolvedToken } from './token-options.ts';
-import type { Tracker } from './tracker.ts';
+import type { KeyTracker } from './tracker.ts';
 
 
 export interface SessionContext {
   readonly options: ResolvedBridgeOptions;
   readonly allowlist: Allowlist;
-  readonly tracker: Tracker;
+  readonly tracker: KeyTracker;
   readonly router: KeyPushRouter<Session>;
   readonly scheduler: SessionScheduler;
   readonly metrics: BridgeMetrics;

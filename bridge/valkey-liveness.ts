@@ -1,7 +1,7 @@
 // The PING health checks of the tracked connection pair. Any byte received counts as life, so that replies queued
 // behind slow commands are progress, not a dead socket; an unanswered PING destroys the socket (→ a new epoch).
 import type { Redis } from 'iovalkey';
-import type { TrackerConfig } from './tracker.ts';
+import type { PairConfig } from './tracked-pair.ts';
 
 export type ConnectionRole = 'data' | 'sub';
 
@@ -15,13 +15,13 @@ export class ValkeyLiveness {
 
   readonly #data: Redis;
   readonly #sub: Redis;
-  readonly #config: Pick<TrackerConfig, 'pingMs' | 'commandTimeoutMs' | 'log'>;
+  readonly #config: Pick<PairConfig, 'pingMs' | 'commandTimeoutMs' | 'log'>;
   readonly #isClosing: () => boolean;
 
   constructor(
     data: Redis,
     sub: Redis,
-    config: Pick<TrackerConfig, 'pingMs' | 'commandTimeoutMs' | 'log'>,
+    config: Pick<PairConfig, 'pingMs' | 'commandTimeoutMs' | 'log'>,
     isClosing: () => boolean,
   ) {
     this.#data = data;

@@ -4,7 +4,7 @@
 import { ReplyError } from 'iovalkey';
 import { RespErrorReply, RespSimple, type RespValue } from '../shared/resp/types.ts';
 import type { ErrorKind } from './metrics.ts';
-import { ValkeyUnavailableError } from './tracker.ts';
+import { ValkeyUnavailableError } from './tracked-pair.ts';
 
 export function toRespValue(reply: unknown, statusReply: boolean): RespValue {
   if (reply === null || reply === undefined) return null;

@@ -1,7 +1,6 @@
 // A randomized, bounded concurrent history: lanes of back-to-back operations over a small key space — gets with
 // loaders (fast, slow, failing, hanging) from many coordinators, dels (and writes) through them, and writes and dels
 // made directly in Valkey — every one recorded in the History with its start and end. Bounded by count and time.
-import type { Redis } from 'iovalkey';
 import { errorName, uniqueValue, type History, type Op } from './history.ts';
 
 /** What one get's loader does: wait `delayMs`, then return a unique value, or throw (`fail`). */
@@ -27,11 +26,17 @@ export interface ChaosClient {
   getMany?(ops: readonly Op[], ttlMs: number, loader: LoaderPlan, timeoutMs: number): Promise<Array<{ value: string | null; outcome: string }>>;
 }
 
+/** What the workload needs of the client that writes outside the bridge. */
+export interface OutsideWriter {
+  set(key: string, value: string, px: 'PX', ttlMs: number): Promise<unknown>;
+  del(key: string): Promise<unknown>;
+}
+
 export interface WorkloadConfig {
   readonly keys: readonly string[];
   readonly clients: readonly ChaosClient[];
-  /** Writes made outside the bridge go here. */
-  readonly direct: Redis;
+  /** Writes made outside the bridge go here (a Valkey client, or a cluster writer routing by key). */
+  readonly direct: OutsideWriter;
   readonly lanes: number;
   readonly durationMs: number;
   readonly maxOps: number;

@@ -38,11 +38,15 @@ function alive(pid: number): boolean {
 }
 
 describe('npm start', () => {
-  it('serves the printed curl lines and leaves no process behind when the terminal closes (SIGHUP)', async () => {
+  it.each([
+    { stack: 'one server', VALKEY_CLUSTER: '' },
+    // VALKEY_CLUSTER=true: a local 3+3 Valkey Cluster and a cluster-mode bridge, torn down the same way.
+    { stack: 'a local cluster', VALKEY_CLUSTER: 'true' },
+  ])('serves the printed curl lines and leaves no process behind when the terminal closes (SIGHUP): $stack', async ({ VALKEY_CLUSTER }) => {
     const [appPort, bridgePort, originPort] = [await freePort(), await freePort(), await freePort()];
     const child = spawn('npm', ['start'], {
       cwd: ROOT,
-      env: { ...process.env, PORT: String(appPort), BRIDGE_PORT: String(bridgePort), ORIGIN_PORT: String(originPort) },
+      env: { ...process.env, PORT: String(appPort), BRIDGE_PORT: String(bridgePort), ORIGIN_PORT: String(originPort), VALKEY_CLUSTER },
       stdio: ['ignore', 'pipe', 'pipe'],
       detached: true, // its own process group, like a shell job, so SIGINT can go to the group as Ctrl-C does
     });
@@ -61,6 +65,11 @@ describe('npm start', () => {
       });
       const curls = output.split('\n').map((l) => l.trim()).filter((l) => l.startsWith('curl '));
       expect(curls).toHaveLength(3);
+      if (VALKEY_CLUSTER) {
+        const health = await (await fetch(`http://127.0.0.1:${bridgePort}/healthz`)).json() as { ok: boolean; nodes?: unknown[] };
+        expect(health).toMatchObject({ ok: true });
+        expect(health.nodes).toHaveLength(3);
+      }
       const run = async (line: string) => {
         const method = line.includes('-X DELETE') ? 'DELETE' : 'GET';
         const url = line.split(' ').find((w) => w.startsWith('http://'))!;

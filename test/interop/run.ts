@@ -1,6 +1,6 @@
 // `npm run test:go`: runs the Go interop suite (test/interop/go, the real valkey-go valkeyaside) against a real
-// server, a real bridge and the interop Worker's coordinators in workerd, twice: default locks, then UseLuaLock on
-// both sides. Serves the Go tests a small control API (hold/release/count the edge loader's origin, restart workerd).
+// server, a real bridge and the interop Worker's coordinators in workerd, three times: default locks, UseLuaLock on
+// both sides, and default locks on a Valkey Cluster behind a cluster-mode bridge. Serves the Go tests a small control API (hold/release/count the edge loader's origin, restart workerd).
 import { spawn } from 'node:child_process';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -10,6 +10,7 @@ import { Log, LogLevel, Miniflare } from 'miniflare';
 import { ROOT, TEST_TOKEN, startReadyBridge } from '../support/bridge.ts';
 import { bundleWorker } from '../support/miniflare.ts';
 import { startOrigin, type Origin } from '../support/origin.ts';
+import { startValkeyCluster } from '../support/valkey-cluster.ts';
 import { startValkeyServer, type ServerPackageName } from '../support/valkey-server.ts';
 
 const GO_DIR = fileURLToPath(new URL('./go/', import.meta.url));
@@ -24,11 +25,14 @@ interface Leg {
   readonly useLuaLock: boolean;
   /** A pinned server package to run the leg on; else the default binary. */
   readonly server?: ServerPackageName;
+  /** A 3+3 Valkey Cluster behind a cluster-mode bridge; Go's client gets one seed and finds the rest. */
+  readonly cluster?: boolean;
 }
 
 const LEGS: readonly Leg[] = [
   { name: 'default locks', useLuaLock: false },
   { name: 'UseLuaLock on both sides', useLuaLock: true, server: 'redis-6.0' },
+  { name: 'cluster (default locks)', useLuaLock: false, cluster: true },
 ];
 
 /** Two Workers, each with its own coordinator namespace: every key has two edge copies. */
@@ -111,12 +115,15 @@ async function serverVersion(url: string): Promise<string> {
 async function runLeg(leg: Leg): Promise<number> {
   // INTEROP_VALKEY_URL: a server already running (e.g. one you want checked), used as is and left running.
   const given = process.env.INTEROP_VALKEY_URL;
-  const server = given !== undefined
-    ? { url: given, host: new URL(given).hostname, port: Number(new URL(given).port || 6379), stop: async () => {} }
-    : await startValkeyServer({ server: leg.server });
+  const cluster = leg.cluster && given === undefined ? await startValkeyCluster() : null;
+  const server = cluster
+    ? { url: cluster.nodes[0]!.url, host: '127.0.0.1', port: cluster.nodes[0]!.port, stop: () => cluster.stop() }
+    : given !== undefined
+      ? { url: given, host: new URL(given).hostname, port: Number(new URL(given).port || 6379), stop: async () => {} }
+      : await startValkeyServer({ server: leg.server });
   const cleanup: Array<() => Promise<unknown>> = [() => server.stop()];
   try {
-    const bridge = await startReadyBridge(server.url);
+    const bridge = await startReadyBridge(cluster ? cluster.seedUrls : server.url, leg.cluster ? { cluster: true } : {});
     cleanup.unshift(() => bridge.close());
     const origin = await startOrigin();
     cleanup.unshift(() => origin.close());

@@ -6,6 +6,7 @@ import { randomBytes } from 'node:crypto';
 import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { findValkeyServer } from '../support/find-valkey-server.mjs';
+import { startValkeyCluster } from '../support/valkey-cluster.ts';
 import { startValkeyServer, type ValkeyServer } from '../support/valkey-server.ts';
 import { startDemoOrigin, type DemoOrigin } from './demo-origin.ts';
 import { startProcess, waitForHttp, type ManagedProcess } from './processes.ts';
@@ -64,7 +65,16 @@ async function main(): Promise<void> {
     await assertPortFree(originPort, 'ORIGIN_PORT');
 
     let valkeyUrl = process.env.VALKEY_URL;
-    if (!valkeyUrl) {
+    // VALKEY_CLUSTER=true: a local cluster of 3 primaries + 3 replicas instead of one server (the bridge reads the
+    // same variable and runs in cluster mode).
+    const clusterMode = /^(true|1|yes)$/i.test(process.env.VALKEY_CLUSTER ?? '');
+    if (!valkeyUrl && clusterMode) {
+      findValkeyServer({ install: true });
+      console.log('starting a local Valkey Cluster (3 primaries + 3 replicas) ...');
+      const cluster = await startValkeyCluster();
+      cleanups.push(() => cluster.stop());
+      valkeyUrl = cluster.seedUrls;
+    } else if (!valkeyUrl) {
       findValkeyServer({ install: true });
       const server: ValkeyServer = await startValkeyServer({ host: HOST });
       cleanups.push(() => server.stop());
@@ -101,7 +111,7 @@ async function main(): Promise<void> {
 valkeyaside-edge is running:
   app (wrangler dev)  ${app}
   bridge              ws://${HOST}:${bridgePort}/resp   (health: http://${HOST}:${bridgePort}/healthz, metrics: /metrics)
-  valkey              ${valkeyUrl}
+  valkey${clusterMode ? ' cluster     ' : '              '}${valkeyUrl}
   demo origin         ${origin.url}   (loads per key: ${origin.url}/__loads)
 
 Try it (watch the x-cache header):
