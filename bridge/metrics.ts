@@ -36,6 +36,8 @@ export class BridgeMetrics {
   readonly invalidationsDelivered: Counter;
   readonly epochs: Counter;
   readonly frameBytesIn: Counter;
+  /** One per client message: a client's round trips (it pipelines a turn's commands into one message). */
+  readonly messagesIn: Counter;
   readonly frameBytesOut: Counter;
   readonly authFailures: Counter<'reason'>;
 
@@ -58,6 +60,7 @@ export class BridgeMetrics {
     });
     this.epochs = new Counter({ name: 'bridge_epochs_total', help: 'Tracked Valkey connections lost (new epochs).', registers });
     this.frameBytesIn = new Counter({ name: 'bridge_frame_bytes_in_total', help: 'WebSocket message bytes received from clients.', registers });
+    this.messagesIn = new Counter({ name: 'bridge_messages_in_total', help: 'WebSocket messages received from clients.', registers });
     this.authFailures = new Counter({
       name: 'bridge_auth_failures_total', help: 'Upgrades refused for authentication, by reason (missing, invalid, duplicate).', labelNames: ['reason'], registers,
     });

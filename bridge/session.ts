@@ -168,6 +168,7 @@ export class Session implements PushTarget {
     if (this.#stopping || this.#closed) return;
     const chunk = Array.isArray(data) ? Buffer.concat(data) : Buffer.isBuffer(data) ? data : Buffer.from(data);
     this.#ctx.metrics.frameBytesIn.inc(chunk.length);
+    this.#ctx.metrics.messagesIn.inc();
     if (!isBinary) {
       this.#backlog.push({ reply: new RespErrorReply(TEXT_FRAME), kind: 'protocol' });
       this.#process();

@@ -126,9 +126,9 @@ export class Tracker {
     return token.tracked && !token.poisoned && token.epoch === this.#epochValue;
   }
 
-  /** Poisons pending reads of `keys` (a write through the bridge changed them). */
-  poison(keys: Iterable<string>): void {
-    this.#pending.poison(keys);
+  /** Poisons pending reads of `keys` (a write through the bridge changed them; the writer's own read is `except`). */
+  poison(keys: Iterable<string>, except?: PendingRead): void {
+    this.#pending.poison(keys, except);
   }
 
   /** `MULTI PTTL GET EXEC` on the tracked connection. */
@@ -148,6 +148,20 @@ export class Tracker {
     if (value instanceof Error) return value;
     if (pttl instanceof Error) return pttl;
     return { value: value === null ? null : (value as Buffer), pttl: Number(pttl) };
+  }
+
+  /** `MULTI <commands> EXEC` on the data connection, written in one tick; the EXEC reply (errors in place). */
+  async transaction(commands: readonly (readonly [string, ...Uint8Array[]])[]): Promise<unknown[]> {
+    this.#assertReady();
+    this.#corkForTurn();
+    const sent = [this.#data.callBuffer('multi'), ...commands.map(([name, ...args]) => this.#data.callBuffer(name, ...args.map(asBuffer)))];
+    const exec = this.#data.callBuffer('exec');
+    const results = await Promise.allSettled([...sent, exec]);
+    const failed = results.find((r) => r.status === 'rejected');
+    if (failed) throw (failed as PromiseRejectedResult).reason;
+    const reply = (results[results.length - 1] as PromiseFulfilledResult<unknown>).value;
+    if (!Array.isArray(reply) || reply.length !== commands.length) throw new Error('unexpected EXEC reply to a bridge transaction');
+    return reply;
   }
 
   /** Sends one command on the data connection with binary-safe replies. */

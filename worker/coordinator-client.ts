@@ -215,7 +215,7 @@ export class CoordinatorClient {
     const requestId = crypto.randomUUID();
     const callback = loader && wrapLoader(loader, keys.key, form, state);
     const answered = (stub.getValue({ key: keys.binary, ttlMs, timeoutMs, requestId }, callback) as Promise<GetReply>).then((answer) => {
-      if (answer.kind === 'value') return answer;
+      if (answer.kind === 'value' || answer.kind === 'own') return answer;
       // We gave up first (deadline or signal): whatever failed after that failed because of it.
       if (state.cancelled !== undefined) throw new TimeoutError(state.cancelled.message, { cause: state.cancelled.cause, value: state.loaded?.value });
       if (answer.kind === 'loader-error') {
@@ -234,10 +234,13 @@ export class CoordinatorClient {
         return new TimeoutError(message, { cause, value: state.loaded?.value });
       };
     }, true);
+    if (reply.kind === 'own') {
+      // What our own loader returned is handed back as it was, not re-read from its bytes.
+      if (state.loaded === undefined) throw new ValkeyasideError('ERR_INTERNAL', `${what}: the coordinator stored a value this get's loader never returned`);
+      return { value: state.loaded.value, outcome: reply.outcome };
+    }
     if (reply.value === null) return { value: null, outcome: reply.outcome };
-    // What our own loader returned is handed back as it was, not re-read from its bytes.
-    const own = reply.outcome === 'loaded' || reply.outcome === 'took-over' || reply.outcome === 'not-cached';
-    return { value: own && state.loaded !== undefined ? state.loaded.value : form.fromBytes(reply.value, keys.key), outcome: reply.outcome };
+    return { value: form.fromBytes(reply.value, keys.key), outcome: reply.outcome };
   }
 
   /**

@@ -34,9 +34,13 @@ export type LoaderReply =
 /** The caller's loader wrapper, called back over RPC with the key and the lock's ttl. */
 export type LoaderCallback = (key: string, ttlMs: number) => Promise<LoaderReply>;
 
-/** RPC reply of `getValue`. `loader-error`: the caller rethrows its loader's own error, which never left it. */
+/**
+ * RPC reply of `getValue`. `own`: this get's loader produced the value, which the caller still holds (not sent back).
+ * `loader-error`: the caller rethrows its loader's own error, which never left it.
+ */
 export type GetReply =
   | { readonly kind: 'value'; readonly value: Uint8Array | null; readonly outcome: GetOutcome }
+  | { readonly kind: 'own'; readonly outcome: 'loaded' | 'took-over' | 'not-cached' }
   | { readonly kind: 'loader-error' }
   | { readonly kind: 'error'; readonly error: WireError };
 
