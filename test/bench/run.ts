@@ -13,10 +13,11 @@ import { benchmark as hitPath } from './hit-path.ts';
 import { benchmark as invalidationLatency } from './invalidation-latency.ts';
 import { benchmark as missPath } from './miss-path.ts';
 import { benchmark as placement } from './placement.ts';
+import { benchmark as pushFloor } from './push-floor.ts';
 import { benchmark as stampede } from './stampede.ts';
 import { formatTable, type BenchContext, type BenchReport, type Benchmark } from './stats.ts';
 
-const ALL: readonly Benchmark[] = [hitPath, bridgeOverhead, invalidationLatency, stampede, fanout, missPath, placement, fairness];
+const ALL: readonly Benchmark[] = [hitPath, bridgeOverhead, invalidationLatency, pushFloor, stampede, fanout, missPath, placement, fairness];
 const DEFAULT_OUT = fileURLToPath(new URL('./results.json', import.meta.url));
 
 function select(args: readonly string[]): Benchmark[] {
