@@ -1,5 +1,6 @@
 // Invalidation pushes encoded once per key per turn: a key read by 1,000 sessions is one RESP encoding, and the same
-// bytes are written to every session (server-to-client WebSocket frames are unmasked, so the payload is shared).
+// bytes are written to every session (server-to-client WebSocket frames are unmasked, so the payload is shared);
+// and the sessions one invalidation reaches flush from one setImmediate, not one each.
 import { INVALIDATE } from '../shared/protocol.ts';
 import { encodeValues } from '../shared/resp/index.ts';
 import { RespPush } from '../shared/resp/types.ts';
@@ -32,4 +33,20 @@ export function encodedPush(keys: readonly string[]): Uint8Array {
 /** The push as a value, for a frame that carries replies too. */
 export function pushOf(keys: readonly string[] | null): RespPush {
   return new RespPush([INVALIDATE_BYTES, keys === null ? null : keys.map((key) => Buffer.from(key, 'latin1'))]);
+}
+
+/** Push flushes queued for the next turn: one `setImmediate` for every session an invalidation reaches, not one each. */
+let nextTurn: Array<() => void> | null = null;
+
+/** Runs `flush` on the next turn, with every other flush queued in this one. */
+export function onNextTurn(flush: () => void): void {
+  if (nextTurn === null) {
+    const queue: Array<() => void> = [];
+    nextTurn = queue;
+    setImmediate(() => {
+      if (nextTurn === queue) nextTurn = null;
+      for (const run of queue) run();
+    });
+  }
+  nextTurn.push(flush);
 }

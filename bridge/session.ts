@@ -15,6 +15,7 @@ import type { ResolvedBridgeOptions } from './options.ts';
 import type { KeyPushRouter, PushTarget } from './push-router.ts';
 import { SessionBudget } from './session-budget.ts';
 import { SessionInput } from './session-input.ts';
+import { onNextTurn } from './push-frames.ts';
 import { SessionOutput } from './session-output.ts';
 import type { ResolvedToken } from './token-options.ts';
 import type { Tracker } from './tracker.ts';
@@ -116,7 +117,7 @@ export class Session implements PushTarget {
       this.#scheduleFlush();
     } else if (!this.#pushScheduled) {
       this.#pushScheduled = true;
-      setImmediate(() => {
+      onNextTurn(() => {
         this.#pushScheduled = false;
         this.#guard(() => this.#output.flushPushes());
       });
