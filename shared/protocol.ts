@@ -1,7 +1,8 @@
-// The bridge wire protocol, version 1 (docs/protocol.md): the path, auth header, the tracked-read command, the
+// The bridge wire protocol, versions 1 and 2 (docs/protocol.md): the path, auth header, the tracked-read command, the
 // invalidation push and the close codes. Both the bridge and the Worker client import these; change them together.
 
-export const PROTOCOL_VERSION = 1;
+/** The newest protocol version this code speaks (see RESP_SUBPROTOCOL_V2). */
+export const PROTOCOL_VERSION = 2;
 
 /** WebSocket upgrade path on the bridge. */
 export const RESP_PATH = '/resp';
