@@ -88,13 +88,13 @@ export class SessionOutput {
   #takePushKeys(): readonly string[] | null | undefined {
     if (this.#pushAll) {
       this.#pushAll = false;
-      this.#ctx.metrics.invalidationsDelivered.inc();
+      this.#ctx.metrics.perFrame.delivered++;
       return null;
     }
     if (this.#pushKeys.size === 0) return undefined;
     const keys = [...this.#pushKeys];
     this.#pushKeys.clear();
-    this.#ctx.metrics.invalidationsDelivered.inc(keys.length);
+    this.#ctx.metrics.perFrame.delivered += keys.length;
     return keys;
   }
 
@@ -110,7 +110,7 @@ export class SessionOutput {
       this.#ctx.onSlowReader();
       return;
     }
-    this.#ctx.metrics.frameBytesOut.inc(bytes.length);
+    this.#ctx.metrics.perFrame.bytesOut += bytes.length;
     this.#ws.send(bytes, { binary: true });
     // Dispatch stops at maxOwedBytes, so no later send may come to notice a reader that stopped: check now too.
     if (this.#ws.bufferedAmount > this.#ctx.maxBufferedBytes) {

@@ -72,6 +72,8 @@ describe('bridge: TRACKED.SETKEY', () => {
     // The session is a reader of the stored value: a later write elsewhere is pushed to it.
     await writer.set(k, 'changed');
     expect(await client.nextPush()).toEqual([k]);
+    // Deliveries are counted per frame and added to the counter on scrape.
+    expect(Number(/^bridge_invalidations_delivered_total (\d+)/m.exec(await bridge.metricsText())?.[1])).toBeGreaterThan(0);
   });
 
   it('does not store over another holder, and answers what the key holds, cacheable', async () => {
