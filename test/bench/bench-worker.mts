@@ -91,7 +91,7 @@ async function loop(env: Env, body: LoopRequest): Promise<LoopReply> {
           await env.BARE.getByName('bare').echo({ key: keys[i]!, ttlMs: body.ttlMs, timeoutMs: body.ttlMs, requestId: crypto.randomUUID() });
           outcomes.bare = (outcomes.bare ?? 0) + 1;
         } else if (body.op === 'direct' || body.op === 'direct-naive') {
-          const outcome = await env.DIRECT.getByName(body.namePrefix ?? 'direct').get(keys[i]!, body.ttlMs, body.op === 'direct-naive', body.loader === true);
+          const outcome = await env.DIRECT.getByName(body.namePrefix ?? 'direct').get(keys[i]!, body.ttlMs, body.op === 'direct-naive', body.loader === true, body.loaderMs);
           outcomes[outcome] = (outcomes[outcome] ?? 0) + 1;
         } else {
           const { outcome } = await cache.getWithOutcome(keys[i]!, body.ttlMs, loader);

@@ -22,7 +22,7 @@ export class DirectObject extends DurableObject<DirectEnv> {
   readonly #local = new Map<string, string>();
 
   /** One get: the naive local copy, else GET; on a miss with `load`, the loader here and SET PX. Answers the outcome. */
-  async get(key: string, ttlMs: number, naive: boolean, load: boolean): Promise<string> {
+  async get(key: string, ttlMs: number, naive: boolean, load: boolean, loaderMs = 0): Promise<string> {
     if (naive && this.#local.has(key)) return 'hit';
     const got = await this.#call(['GET', key]);
     if (got !== null) {
@@ -30,6 +30,7 @@ export class DirectObject extends DurableObject<DirectEnv> {
       return 'server-hit';
     }
     if (!load) return 'miss';
+    if (loaderMs > 0) await new Promise((resolve) => setTimeout(resolve, loaderMs));
     const value = `loaded:${key}`;
     await this.#call(['SET', key, value, 'PX', ttlMs]);
     if (naive) this.#local.set(key, value);

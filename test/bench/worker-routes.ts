@@ -16,6 +16,8 @@ export interface LoopRequest {
   placement: PlacementSpec;
   namePrefix?: string;
   loader?: boolean;
+  /** `direct` ops: how long the DIY object's loader takes (ms). */
+  loaderMs?: number;
   /** The loop also records the wall time of every `batchSize` completed calls. */
   batchSize: number;
   maxMs: number;
