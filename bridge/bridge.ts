@@ -15,6 +15,7 @@ import { BridgeMetrics } from './metrics.ts';
 import { resolveBridgeOptions, type BridgeOptions } from './options.ts';
 import { KeyPushRouter } from './push-router.ts';
 import type { Session, SessionContext } from './session.ts';
+import { SessionScheduler } from './session-scheduler.ts';
 import { Tracker } from './tracker.ts';
 import { bearerDigest, createUpgradeHandler } from './upgrade.ts';
 
@@ -32,6 +33,10 @@ export interface BridgeStats {
   readonly epoch: number;
   /** Invalidation messages received from Valkey since start (null flushes included). */
   readonly invalidationsReceived: number;
+  /** Commands dispatched and not yet answered, over all sessions (at most maxInflightTotal). */
+  readonly inflight: number;
+  /** Per token (by label, `token#1`, ...): commands in flight and reply bytes owed over its sessions. */
+  readonly tokens: ReadonlyArray<{ readonly label: string; readonly inflight: number; readonly owedBytes: number }>;
 }
 
 /** A running bridge. */
@@ -121,11 +126,13 @@ export async function createBridge(options: BridgeOptions): Promise<Bridge> {
       shuttingDown,
     };
   };
+  const scheduler = new SessionScheduler(opts.maxInflightTotal);
   const context: SessionContext = {
     options: opts,
     allowlist,
     tracker,
     router,
+    scheduler,
     metrics,
     log,
     onClosed: (session) => {
@@ -204,6 +211,11 @@ export async function createBridge(options: BridgeOptions): Promise<Bridge> {
       pausedSessions: [...sessions].filter((s) => s.isPaused).length,
       epoch: tracker.epoch,
       invalidationsReceived,
+      inflight: scheduler.inflight,
+      tokens: opts.tokens.map((token) => {
+        const budget = scheduler.budgetFor(token);
+        return { label: token.label, inflight: budget.inflight, owedBytes: budget.owedBytes };
+      }),
     }),
     metricsText: () => metrics.text(),
     waitUntilReady(timeoutMs = 10_000) {

@@ -18,17 +18,22 @@ export const SETTINGS: readonly Setting[] = Object.freeze([
   { env: 'BRIDGE_HOST', flag: '--host', option: 'host', kind: 'string', help: 'interface to listen on [127.0.0.1]' },
   { env: 'BRIDGE_PORT', flag: '--port', option: 'port', kind: 'int', help: 'port to listen on; 0 picks one [7379]' },
   { env: 'BRIDGE_TOKEN', flag: '--token', option: 'tokens', kind: 'token', help: 'bearer token, at least 16 characters, every key' },
-  { env: 'BRIDGE_TOKENS', flag: '--tokens', option: 'tokens', kind: 'tokens', help: 'JSON array of {"token": "...", "prefix": "tenant-a:"}' },
+  { env: 'BRIDGE_TOKENS', flag: '--tokens', option: 'tokens', kind: 'tokens', help: 'JSON array of {"token": "...", "prefix": "tenant-a:", "maxSessions"?, "maxInflight"?, "maxOwedBytes"?}' },
   { env: 'BRIDGE_EXTRA_COMMANDS', flag: '--extra-commands', option: 'extraCommands', kind: 'list', help: 'comma-separated extension commands (first argument is the key)' },
   { env: 'BRIDGE_MAX_SESSIONS', flag: '--max-sessions', option: 'maxSessions', kind: 'int', help: 'concurrent sessions [10000]' },
   { env: 'BRIDGE_MAX_SESSIONS_PER_TOKEN', flag: '--max-sessions-per-token', option: 'maxSessionsPerToken', kind: 'int', help: 'concurrent sessions per token (a token\'s maxSessions overrides) [1000]' },
+  { env: 'BRIDGE_MAX_AUTH_FAILURES_PER_ADDRESS', flag: '--max-auth-failures-per-address', option: 'maxAuthFailuresPerAddress', kind: 'int', help: 'failed upgrades per source address per window before 429 [0: off]' },
+  { env: 'BRIDGE_AUTH_FAILURE_WINDOW_MS', flag: '--auth-failure-window-ms', option: 'authFailureWindowMs', kind: 'int', help: 'window of --max-auth-failures-per-address [60000]' },
   { env: 'BRIDGE_MAX_KEY_BYTES', flag: '--max-key-bytes', option: 'maxKeyBytes', kind: 'int', help: 'longest key in bytes; longer gets an error reply [16384]' },
   { env: 'BRIDGE_MAX_MARKER_TTL_MS', flag: '--max-marker-ttl-ms', option: 'maxMarkerTtlMs', kind: 'int', help: 'largest PX of a valkeyid: marker SET [600000]' },
   { env: 'BRIDGE_MAX_FRAGMENTS_PER_MESSAGE', flag: '--max-fragments-per-message', option: 'maxFragmentsPerMessage', kind: 'int', help: 'WebSocket fragments per message before close 1008 [64]' },
   { env: 'BRIDGE_MAX_FRAME_BYTES', flag: '--max-frame-bytes', option: 'maxFrameBytes', kind: 'int', help: 'largest client message [8388608]' },
   { env: 'BRIDGE_MAX_INFLIGHT', flag: '--max-inflight', option: 'maxInflight', kind: 'int', help: 'unanswered commands per session [256]' },
+  { env: 'BRIDGE_MAX_INFLIGHT_PER_TOKEN', flag: '--max-inflight-per-token', option: 'maxInflightPerToken', kind: 'int', help: 'unanswered commands over one token\'s sessions (a token\'s maxInflight overrides) [128]' },
+  { env: 'BRIDGE_MAX_INFLIGHT_TOTAL', flag: '--max-inflight-total', option: 'maxInflightTotal', kind: 'int', help: 'unanswered commands over all sessions; past it sessions take turns [256]' },
   { env: 'BRIDGE_MAX_COMMANDS_PER_FRAME', flag: '--max-commands-per-frame', option: 'maxCommandsPerFrame', kind: 'int', help: 'commands in one client message before close 1009 [65536]' },
   { env: 'BRIDGE_MAX_OWED_BYTES', flag: '--max-owed-bytes', option: 'maxOwedBytes', kind: 'int', help: 'reply bytes owed to a session before its dispatch stops [4194304]' },
+  { env: 'BRIDGE_MAX_OWED_BYTES_PER_TOKEN', flag: '--max-owed-bytes-per-token', option: 'maxOwedBytesPerToken', kind: 'int', help: 'reply bytes owed over one token\'s sessions before they wait (a token\'s maxOwedBytes overrides) [67108864]' },
   { env: 'BRIDGE_MAX_BUFFERED_BYTES', flag: '--max-buffered-bytes', option: 'maxBufferedBytes', kind: 'int', help: 'unsent bytes per session before close 1008 [16777216]' },
   { env: 'BRIDGE_MAX_TRACKED_KEYS', flag: '--max-tracked-keys', option: 'maxTrackedKeys', kind: 'int', help: 'tracked keys per session [10000]' },
   { env: 'BRIDGE_VALKEY_PING_MS', flag: '--valkey-ping-ms', option: 'valkeyPingMs', kind: 'int', help: 'Valkey PING health-check interval [1000]' },
@@ -179,6 +184,8 @@ export function readConfig(
   return { options: options as unknown as BridgeOptions, help, warnings };
 }
 
+const TOKEN_FIELDS = new Set(['token', 'prefix', 'maxSessions', 'maxInflight', 'maxOwedBytes']);
+
 function parseTokens(name: string, value: string): BridgeToken[] {
   let parsed: unknown;
   try {
@@ -190,7 +197,7 @@ function parseTokens(name: string, value: string): BridgeToken[] {
   if (!Array.isArray(parsed) || parsed.length === 0) throw new ConfigError(name, 'must be a non-empty JSON array of {"token", "prefix"} objects');
   return parsed.map((entry: unknown, i: number) => {
     if (typeof entry !== 'object' || entry === null || Array.isArray(entry)) throw new ConfigError(name, `entry ${i} must be an object {"token", "prefix"}`);
-    const extra = Object.keys(entry).filter((k) => k !== 'token' && k !== 'prefix' && k !== 'maxSessions');
+    const extra = Object.keys(entry).filter((k) => !TOKEN_FIELDS.has(k));
     if (extra.length > 0) throw new ConfigError(name, `entry ${i} has unknown field ${JSON.stringify(extra[0]!.slice(0, 40))}`);
     return entry as BridgeToken;
   });

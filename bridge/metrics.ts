@@ -69,7 +69,7 @@ export class BridgeMetrics {
     this.frameBytesIn = new Counter({ name: 'bridge_frame_bytes_in_total', help: 'WebSocket message bytes received from clients.', registers });
     this.messagesIn = new Counter({ name: 'bridge_messages_in_total', help: 'WebSocket messages received from clients.', registers });
     this.authFailures = new Counter({
-      name: 'bridge_auth_failures_total', help: 'Upgrades refused for authentication, by reason (missing, invalid, duplicate).', labelNames: ['reason'], registers,
+      name: 'bridge_auth_failures_total', help: 'Upgrades refused for authentication, by reason (missing, invalid, duplicate, throttled).', labelNames: ['reason'], registers,
     });
     this.frameBytesOut = new Counter({
       name: 'bridge_frame_bytes_out_total', help: 'WebSocket message bytes sent to clients.', registers,

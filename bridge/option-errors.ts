@@ -10,11 +10,12 @@ export function fail(kind: 'type' | 'range', option: string, message: string): n
   throw err;
 }
 
-export function int(option: string, value: unknown, min: number, max: number): number {
+/** `name` is how messages call the value when it is a field of the option (`tokens[0].maxSessions`). */
+export function int(option: string, value: unknown, min: number, max: number, name = option): number {
   if (typeof value !== 'number' || !Number.isInteger(value)) {
-    fail('type', option, `${option} must be an integer, got ${describe(value)}`);
+    fail('type', option, `${name} must be an integer, got ${describe(value)}`);
   }
-  if (value < min || value > max) fail('range', option, `${option} must be between ${min} and ${max}, got ${value}`);
+  if (value < min || value > max) fail('range', option, `${name} must be between ${min} and ${max}, got ${value}`);
   return value;
 }
 

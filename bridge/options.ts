@@ -12,6 +12,10 @@ export interface BridgeToken {
   readonly prefix?: string;
   /** Concurrent sessions this token may hold. Default: `maxSessionsPerToken`. */
   readonly maxSessions?: number;
+  /** Commands in flight over all of this token's sessions. Default: `maxInflightPerToken`. */
+  readonly maxInflight?: number;
+  /** Reply bytes owed over all of this token's sessions, in bytes. Default: `maxOwedBytesPerToken`. */
+  readonly maxOwedBytes?: number;
 }
 
 /** Options of {@link createBridge}. Every bound has a finite default. */
@@ -30,6 +34,14 @@ export interface BridgeOptions {
   maxSessions?: number;
   /** Concurrent sessions one token may hold (a token's own `maxSessions` overrides it); more get 503. Default 1000. */
   maxSessionsPerToken?: number;
+  /**
+   * Failed upgrades one source address may make within `authFailureWindowMs`; past it its upgrades get 429 (with
+   * Retry-After) until the window ends, without the token being looked at. Default 0: off (Workers share egress
+   * addresses, and a proxy in front makes every client one address).
+   */
+  maxAuthFailuresPerAddress?: number;
+  /** The window of `maxAuthFailuresPerAddress`, in ms. Default 60000. */
+  authFailureWindowMs?: number;
   /** Longest key a command may name, in bytes; longer keys get an error reply. Default 16 KiB. */
   maxKeyBytes?: number;
   /** Largest PX of a marker SET (`valkeyid:*`), in ms; markers must carry PX. Default 600000 (10 min). */
@@ -41,6 +53,16 @@ export interface BridgeOptions {
   /** Commands per session accepted but not yet answered; past it the session's socket is paused. Default 256. */
   maxInflight?: number;
   /**
+   * Commands in flight (dispatched, not yet answered) over every session of one token (a token's own `maxInflight`
+   * overrides it); past it that token's sessions wait for their turn, others do not. Default 128.
+   */
+  maxInflightPerToken?: number;
+  /**
+   * Commands in flight over all sessions; past it sessions wait for their turn (round-robin), so a command is never
+   * queued behind more than this many on the shared connection. Default 256.
+   */
+  maxInflightTotal?: number;
+  /**
    * Commands one client message may hold; more closes the session with 1009 before any of them runs. Bounds the
    * memory one message can take once decoded (~0.5 KiB per command). Default 65536.
    */
@@ -50,6 +72,11 @@ export interface BridgeOptions {
    * window of commands in flight also shrinks to about maxOwedBytes / (its recent reply size). Default 4 MiB.
    */
   maxOwedBytes?: number;
+  /**
+   * Reply bytes owed over every session of one token (a token's own `maxOwedBytes` overrides it); past it that
+   * token's sessions dispatch nothing until some drain. Default 64 MiB.
+   */
+  maxOwedBytesPerToken?: number;
   /** Bytes queued towards one client before the session is closed with 1008. Default 16 MiB. */
   maxBufferedBytes?: number;
   /** Keys one session may have registered for invalidation; the oldest are evicted (with a push). Default 10000. */
@@ -86,13 +113,18 @@ export const BRIDGE_DEFAULTS = Object.freeze({
   extraCommands: Object.freeze([]) as readonly string[],
   maxSessions: 10_000,
   maxSessionsPerToken: 1_000,
+  maxAuthFailuresPerAddress: 0,
+  authFailureWindowMs: 60_000,
   maxKeyBytes: 16 * 1024,
   maxMarkerTtlMs: 600_000,
   maxFragmentsPerMessage: 64,
   maxFrameBytes: 8 * 1024 * 1024,
   maxInflight: 256,
+  maxInflightPerToken: 128,
+  maxInflightTotal: 256,
   maxCommandsPerFrame: 65_536,
   maxOwedBytes: 4 * 1024 * 1024,
+  maxOwedBytesPerToken: 64 * 1024 * 1024,
   maxBufferedBytes: 16 * 1024 * 1024,
   maxTrackedKeys: 10_000,
   valkeyPingMs: 1_000,
@@ -124,13 +156,18 @@ export type ResolvedBridgeOptions = Readonly<{
   extraCommands: readonly string[];
   maxSessions: number;
   maxSessionsPerToken: number;
+  maxAuthFailuresPerAddress: number;
+  authFailureWindowMs: number;
   maxKeyBytes: number;
   maxMarkerTtlMs: number;
   maxFragmentsPerMessage: number;
   maxFrameBytes: number;
   maxInflight: number;
+  maxInflightPerToken: number;
+  maxInflightTotal: number;
   maxCommandsPerFrame: number;
   maxOwedBytes: number;
+  maxOwedBytesPerToken: number;
   maxBufferedBytes: number;
   maxTrackedKeys: number;
   valkeyPingMs: number;
@@ -233,28 +270,37 @@ export function resolveBridgeOptions(options: BridgeOptions): ResolvedBridgeOpti
   const host = options.host ?? d.host;
   if (typeof host !== 'string' || host.length === 0) fail('type', 'host', `host must be a non-empty string, got ${describe(host)}`);
   const maxFrameBytes = int('maxFrameBytes', options.maxFrameBytes ?? d.maxFrameBytes, 64, 512 * 1024 * 1024);
-  const maxSessionsPerToken = int('maxSessionsPerToken', options.maxSessionsPerToken ?? d.maxSessionsPerToken, 1, 1_000_000);
+  const perToken = {
+    maxSessions: int('maxSessionsPerToken', options.maxSessionsPerToken ?? d.maxSessionsPerToken, 1, 1_000_000),
+    maxInflight: int('maxInflightPerToken', options.maxInflightPerToken ?? d.maxInflightPerToken, 1, 10_000_000),
+    maxOwedBytes: int('maxOwedBytesPerToken', options.maxOwedBytesPerToken ?? d.maxOwedBytesPerToken, 1024, 64 * 1024 * 1024 * 1024),
+  };
   const logLevel = options.logLevel ?? d.logLevel;
   if (!LOG_LEVELS.includes(logLevel)) fail('range', 'logLevel', `logLevel must be one of ${LOG_LEVELS.join(', ')}, got ${describe(logLevel)}`);
   if (options.logSink !== undefined && typeof options.logSink !== 'function') {
     fail('type', 'logSink', `logSink must be a function, got ${describe(options.logSink)}`);
   }
   return Object.freeze({
-    tokens: Object.freeze(resolveTokens(options.tokens, maxSessionsPerToken)),
+    tokens: Object.freeze(resolveTokens(options.tokens, perToken)),
     valkey,
     subscriber: options.subscriberUrl === undefined ? valkey : parseValkeyUrl('subscriberUrl', options.subscriberUrl),
     host,
     port: int('port', options.port ?? d.port, 0, 65_535),
     extraCommands: resolveExtraCommands(options.extraCommands ?? d.extraCommands),
     maxSessions: int('maxSessions', options.maxSessions ?? d.maxSessions, 1, 1_000_000),
-    maxSessionsPerToken,
+    maxSessionsPerToken: perToken.maxSessions,
+    maxAuthFailuresPerAddress: int('maxAuthFailuresPerAddress', options.maxAuthFailuresPerAddress ?? d.maxAuthFailuresPerAddress, 0, 1_000_000),
+    authFailureWindowMs: int('authFailureWindowMs', options.authFailureWindowMs ?? d.authFailureWindowMs, 1, 86_400_000),
     maxKeyBytes: int('maxKeyBytes', options.maxKeyBytes ?? d.maxKeyBytes, 16, 512 * 1024 * 1024),
     maxMarkerTtlMs: int('maxMarkerTtlMs', options.maxMarkerTtlMs ?? d.maxMarkerTtlMs, 1, 2_147_483_647),
     maxFragmentsPerMessage: int('maxFragmentsPerMessage', options.maxFragmentsPerMessage ?? d.maxFragmentsPerMessage, 1, 1_000_000),
     maxFrameBytes,
     maxInflight: int('maxInflight', options.maxInflight ?? d.maxInflight, 1, 100_000),
+    maxInflightPerToken: perToken.maxInflight,
+    maxInflightTotal: int('maxInflightTotal', options.maxInflightTotal ?? d.maxInflightTotal, 1, 10_000_000),
     maxCommandsPerFrame: int('maxCommandsPerFrame', options.maxCommandsPerFrame ?? d.maxCommandsPerFrame, 1, 10_000_000),
     maxOwedBytes: int('maxOwedBytes', options.maxOwedBytes ?? d.maxOwedBytes, 1024, 1024 * 1024 * 1024),
+    maxOwedBytesPerToken: perToken.maxOwedBytes,
     maxBufferedBytes: int('maxBufferedBytes', options.maxBufferedBytes ?? d.maxBufferedBytes, 1024, 1024 * 1024 * 1024),
     maxTrackedKeys: int('maxTrackedKeys', options.maxTrackedKeys ?? d.maxTrackedKeys, 1, 10_000_000),
     valkeyPingMs: int('valkeyPingMs', options.valkeyPingMs ?? d.valkeyPingMs, 10, 600_000),

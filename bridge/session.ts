@@ -1,78 +1,64 @@
-// One client WebSocket session: takes pipelined RESP commands from its input (session-input.ts), runs them through
-// the allowlist on the tracked connection, and has its output (session-output.ts) write replies in command order
-// with invalidation pushes interleaved; it owns the turn, backpressure and the close. Cacheability of a
-// TRACKED.GET is decided when its reply is written, not when Valkey answered (docs/bridge.md, "Race safety").
-// Replies that become ready in one turn leave together in one frame: a frame per reply cost a syscall each.
+// One client WebSocket session: takes pipelined RESP commands from its input (session-input.ts), dispatches them in
+// the turns the scheduler gives it (session-scheduler.ts) within its own budget, and has its output
+// (session-output.ts) write replies in command order with invalidation pushes interleaved; it owns backpressure and
+// the close. Replies that become ready in one turn leave together in one frame: a frame per reply cost a syscall each.
 import type { RawData, WebSocket } from 'ws';
 import { ProtocolError } from '../shared/errors.ts';
 import { CLOSE_CODES } from '../shared/protocol.ts';
-import { RespErrorReply, type RespValue } from '../shared/resp/types.ts';
+import { RespErrorReply } from '../shared/resp/types.ts';
 import type { Allowlist } from './allowlist.ts';
 import { CommandRunner, readySlot } from './command-runner.ts';
 import type { Logger } from './log.ts';
-import type { BridgeMetrics, ErrorKind } from './metrics.ts';
+import type { BridgeMetrics } from './metrics.ts';
 import type { ResolvedBridgeOptions } from './options.ts';
 import type { KeyPushRouter, PushTarget } from './push-router.ts';
 import { SessionBudget } from './session-budget.ts';
-import { SessionInput } from './session-input.ts';
 import { onNextTurn } from './push-frames.ts';
+import { SessionInput, type Work } from './session-input.ts';
 import { SessionOutput } from './session-output.ts';
+import type { Runnable, SessionScheduler, TokenBudget, TurnResult } from './session-scheduler.ts';
 import type { ResolvedToken } from './token-options.ts';
 import type { Tracker } from './tracker.ts';
-import { WorkQueue } from './work-queue.ts';
+
 
 export interface SessionContext {
   readonly options: ResolvedBridgeOptions;
   readonly allowlist: Allowlist;
   readonly tracker: Tracker;
   readonly router: KeyPushRouter<Session>;
+  readonly scheduler: SessionScheduler;
   readonly metrics: BridgeMetrics;
   readonly log: Logger;
   /** Called once, when the WebSocket has closed. */
   readonly onClosed: (session: Session) => void;
 }
 
-/** A command accepted from the client: a decoded value, or a reply the bridge already knows (a text frame). */
-type Work = { command: RespValue } | { reply: RespErrorReply; kind: ErrorKind };
-
-/** Commands one session may dispatch (or answer itself) per event-loop turn before it yields to the others. */
-const TURN_COMMANDS = 256;
-const TEXT_FRAME = 'ERR protocol: text frames are not supported; send RESP in binary frames';
 let nextId = 1;
 
-export class Session implements PushTarget {
+export class Session implements PushTarget, Runnable {
   readonly id = nextId++;
   /** Set false by the heartbeat when it pings; a pong sets it back. */
   alive = true;
   readonly #runner: CommandRunner;
-  readonly #backlog = new WorkQueue<Work>();
+  readonly #input: SessionInput;
   readonly #output: SessionOutput;
+  readonly #budget: SessionBudget;
   #pushScheduled = false;
   #flushScheduled = false;
   #paused = false;
   /** No more input is taken (protocol error or shutdown); set with the close to send once the slots drain. */
   #stopping: { code: number; reason: string } | null = null;
   #closed = false;
-  #processing = false;
   #drainWaiters: Array<() => void> = [];
-  readonly #budget: SessionBudget;
-  readonly #inputs: SessionInput;
-  #yieldScheduled = false;
 
   readonly #ws: WebSocket;
-  readonly #token: ResolvedToken;
   readonly #ctx: SessionContext;
 
-  constructor(
-    ws: WebSocket,
-    token: ResolvedToken,
-    ctx: SessionContext,
-  ) {
+  constructor(ws: WebSocket, token: ResolvedToken, ctx: SessionContext) {
     this.#ws = ws;
-    this.#token = token;
     this.#ctx = ctx;
-    this.#inputs = new SessionInput(ctx.options.maxFrameBytes, ctx.options.maxCommandsPerFrame);
-    this.#budget = new SessionBudget(ctx.options.maxInflight, ctx.options.maxOwedBytes);
+    this.#input = new SessionInput(ctx.options.maxFrameBytes, ctx.options.maxCommandsPerFrame);
+    this.#budget = new SessionBudget(ctx.options.maxInflight, ctx.options.maxOwedBytes, ctx.scheduler, ctx.scheduler.budgetFor(token));
     // Dispatch stops while replies are owed; the socket's drain is when they have left.
     (ws as unknown as { _socket?: NodeJS.EventEmitter })._socket?.on('drain', () => this.#guard(() => this.#process()));
     this.#runner = new CommandRunner(
@@ -104,6 +90,11 @@ export class Session implements PushTarget {
     ws.on('close', (code: number) => this.#guard(() => this.#onClose(code)));
   }
 
+  /** Shared with every session of this token (commands in flight, bytes owed). */
+  get tokenBudget(): TokenBudget {
+    return this.#budget.token;
+  }
+
   get isPaused(): boolean {
     return this.#paused;
   }
@@ -119,7 +110,10 @@ export class Session implements PushTarget {
       this.#pushScheduled = true;
       onNextTurn(() => {
         this.#pushScheduled = false;
-        this.#guard(() => this.#output.flushPushes());
+        this.#guard(() => {
+          this.#output.flushPushes();
+          if (!this.#closed) this.#budget.owed(this.#ws.bufferedAmount);
+        });
       });
     }
   }
@@ -134,6 +128,8 @@ export class Session implements PushTarget {
       return;
     }
     this.alive = false;
+    // Bytes can leave without a drain event (below the high-water mark): recount so the token's figure stays fresh.
+    this.#budget.owed(this.#ws.bufferedAmount);
     try {
       this.#ws.ping();
     } catch {
@@ -148,8 +144,7 @@ export class Session implements PushTarget {
   async shutdown(deadline: number): Promise<void> {
     if (this.#closed) return;
     this.#stopping ??= { code: CLOSE_CODES.GOING_AWAY, reason: 'bridge shutting down' };
-    this.#backlog.clear();
-    this.#inputs.clear();
+    this.#input.clear();
     this.#setPaused(true);
     if (this.#output.slots.length > 0) {
       await new Promise<void>((resolve) => {
@@ -165,83 +160,93 @@ export class Session implements PushTarget {
     this.#ws.terminate();
   }
 
+  /**
+   * The scheduler's turn: dispatches at most `max` commands while this session's budget, its token's and the
+   * bridge's allow, writing the replies that are ready (a PING's at once, which frees its window again).
+   */
+  runTurn(max: number): TurnResult {
+    let result: TurnResult = 'done';
+    this.#guard(() => { result = this.#turn(max); });
+    return result;
+  }
+
+  #turn(max: number): TurnResult {
+    if (this.#closed || this.#stopping) return 'done';
+    let dispatched = 0;
+    let room = true;
+    for (;;) {
+      while (dispatched < max && this.#budget.allows(this.#output.slots.length, this.#ws.bufferedAmount)) {
+        room = this.#budget.shared;
+        if (!room) break;
+        const work = this.#take();
+        if (!work) break;
+        this.#dispatch(work);
+        dispatched++;
+      }
+      const written = this.#write();
+      if (written === 0 || dispatched >= max || !room || this.#closed || this.#stopping) break;
+    }
+    this.#settle();
+    if (!this.#input.pending || this.#stopping || this.#closed) return 'done';
+    return dispatched >= max || !room ? 'more' : 'blocked';
+  }
+
   #onMessage(data: RawData, isBinary: boolean): void {
     if (this.#stopping || this.#closed) return;
-    const chunk = Array.isArray(data) ? Buffer.concat(data) : Buffer.isBuffer(data) ? data : Buffer.from(data);
-    this.#ctx.metrics.frameBytesIn.inc(chunk.length);
+    // Decoded lazily, a slice at a time in the session's turns; the socket stays paused until the message is consumed.
+    this.#ctx.metrics.frameBytesIn.inc(this.#input.push(data, isBinary));
     this.#ctx.metrics.messagesIn.inc();
-    if (!isBinary) {
-      this.#backlog.push({ reply: new RespErrorReply(TEXT_FRAME), kind: 'protocol' });
-      this.#process();
-      return;
-    }
-    // Decoded lazily, a slice at a time as the session's budget frees up (decodeMore): a message of 65536 commands
-    // is never all turned into objects at once, and the socket stays paused until the message is consumed.
-    // ws may still deliver a message it had already read when the socket was paused: queue it behind this one.
-    this.#inputs.push(chunk);
     this.#process();
   }
 
-  /** Decodes the next slice of the current message into the backlog. False on a protocol failure. */
-  #decodeMore(): boolean {
+  /** The next command, or undefined; malformed RESP answers what was dispatched, then the error, then closes. */
+  #take(): Work | undefined {
     try {
-      this.#inputs.decodeSlice((command) => this.#backlog.push({ command }));
-      return true;
+      return this.#input.next();
     } catch (err) {
       if (!(err instanceof ProtocolError)) throw err;
-      this.#protocolFailure(err);
-      return false;
+      this.#ctx.metrics.error(err.closeCode === CLOSE_CODES.MESSAGE_TOO_BIG ? 'too_big' : 'protocol');
+      this.#ctx.log.info('session sent malformed RESP; closing', { session: this.id, code: err.code });
+      this.#input.clear();
+      this.#stopping = { code: err.closeCode, reason: 'malformed RESP' };
+      this.#setPaused(true);
+      this.#output.slots.push(readySlot(new RespErrorReply(`ERR protocol: ${err.message.replace(/[\r\n]+/g, ' ')}`)));
+      this.#budget.dispatched(); // in flight until written, like any reply
+      return undefined;
     }
   }
 
-  /** Malformed RESP: commands already dispatched are answered, then the error reply, then close (1002 or 1009). */
-  #protocolFailure(err: ProtocolError): void {
-    this.#ctx.metrics.error(err.closeCode === CLOSE_CODES.MESSAGE_TOO_BIG ? 'too_big' : 'protocol');
-    this.#ctx.log.info('session sent malformed RESP; closing', { session: this.id, code: err.code });
-    this.#backlog.clear();
-    this.#inputs.clear();
-    this.#stopping = { code: err.closeCode, reason: 'malformed RESP' };
-    this.#setPaused(true);
-    this.#output.slots.push(readySlot(new RespErrorReply(`ERR protocol: ${err.message.replace(/[\r\n]+/g, ' ')}`)));
-    this.#process();
+  #dispatch(work: Work): void {
+    this.#budget.dispatched();
+    if ('reply' in work) {
+      this.#ctx.metrics.error(work.kind);
+      this.#output.slots.push(readySlot(work.reply));
+    } else {
+      this.#output.slots.push(this.#runner.start(work.command));
+    }
   }
 
-  /**
-   * Dispatches from the backlog (decoding more of the message as needed) while the session's budget allows, and
-   * writes every reply that is ready, in order. At most TURN_COMMANDS per turn: then it yields (setImmediate), so
-   * that sessions take turns on the event loop whatever one of them sends.
-   */
+  /** Writes the replies that are ready, handing their places back to the budgets. */
+  #write(): number {
+    const written = this.#output.writeReady();
+    this.#budget.answered(written);
+    this.#budget.owed(this.#ws.bufferedAmount);
+    return written;
+  }
+
+  /** Writes every reply that is ready and asks for a turn when commands wait (the scheduler may run it at once). */
   #process(): void {
-    if (this.#processing || this.#closed) return;
-    this.#processing = true;
-    let dispatched = 0;
-    try {
-      for (;;) {
-        let progress = false;
-        while (!this.#stopping && dispatched < TURN_COMMANDS && this.#budget.allows(this.#output.slots.length, this.#ws.bufferedAmount)) {
-          if (this.#backlog.length === 0 && (this.#inputs.length === 0 || !this.#decodeMore())) break;
-          if (this.#backlog.length === 0) continue;
-          this.#dispatch(this.#backlog.shift()!);
-          dispatched++;
-          progress = true;
-        }
-        if (this.#output.writeReady() > 0) progress = true;
-        if (!progress || this.#closed) break;
-      }
-    } finally {
-      this.#processing = false;
-    }
     if (this.#closed) return;
-    const waiting = this.#backlog.length > 0 || this.#inputs.length > 0;
-    if (waiting && dispatched >= TURN_COMMANDS && !this.#yieldScheduled) {
-      this.#yieldScheduled = true;
-      setImmediate(() => {
-        this.#yieldScheduled = false;
-        this.#guard(() => this.#process());
-      });
-    }
-    // TCP backpressure: stop reading while commands (or the rest of a message) wait for the budget.
-    this.#setPaused(waiting || (this.#stopping !== null && this.#ws.readyState === this.#ws.OPEN));
+    this.#write();
+    if (this.#closed) return;
+    if (this.#input.pending && !this.#stopping) this.#ctx.scheduler.wake(this);
+    this.#settle();
+  }
+
+  /** TCP backpressure while commands (or the rest of a message) wait; the close once a stopping session is answered. */
+  #settle(): void {
+    if (this.#closed) return;
+    this.#setPaused(this.#input.pending || (this.#stopping !== null && this.#ws.readyState === this.#ws.OPEN));
     if (this.#output.slots.length === 0) {
       if (this.#stopping) this.#closeWith(this.#stopping.code, this.#stopping.reason);
       for (const wake of this.#drainWaiters.splice(0)) wake();
@@ -260,15 +265,6 @@ export class Session implements PushTarget {
     });
   }
 
-  #dispatch(work: Work): void {
-    if ('reply' in work) {
-      this.#ctx.metrics.error(work.kind);
-      this.#output.slots.push(readySlot(work.reply));
-    } else {
-      this.#output.slots.push(this.#runner.start(work.command));
-    }
-  }
-
   #setPaused(paused: boolean): void {
     if (paused === this.#paused || this.#closed) return;
     this.#paused = paused;
@@ -279,9 +275,8 @@ export class Session implements PushTarget {
   #closeWith(code: number, reason: string): void {
     if (this.#closed) return;
     this.#stopping ??= { code, reason };
-    // Nothing more runs: without a backlog, process() never pauses the socket again before the close completes.
-    this.#backlog.clear();
-    this.#inputs.clear();
+    // Nothing more runs: with no input pending, settle() never pauses the socket again before the close completes.
+    this.#input.clear();
     if (this.#ws.readyState !== this.#ws.OPEN) return;
     // Read again so that the peer's close frame is seen; input is ignored once stopping.
     this.#paused = false;
@@ -293,9 +288,11 @@ export class Session implements PushTarget {
     if (this.#closed) return;
     this.#closed = true;
     for (const slot of this.#output.slots) this.#runner.release(slot);
+    this.#budget.answered(this.#output.slots.length);
     this.#output.slots.length = 0;
-    this.#backlog.clear();
-    this.#inputs.clear();
+    this.#budget.owed(0);
+    this.#ctx.scheduler.remove(this);
+    this.#input.clear();
     this.#output.clearPushes();
     this.#ctx.router.removeSession(this);
     for (const wake of this.#drainWaiters.splice(0)) wake();

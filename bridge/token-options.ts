@@ -15,9 +15,20 @@ export interface ResolvedToken {
   readonly label: string;
   /** Concurrent sessions this token may hold. */
   readonly maxSessions: number;
+  /** Commands in flight over all its sessions. */
+  readonly maxInflight: number;
+  /** Reply bytes owed over all its sessions. */
+  readonly maxOwedBytes: number;
 }
 
-export function resolveTokens(value: unknown, maxSessionsPerToken: number): ResolvedToken[] {
+/** The per-token limits a `tokens` entry gets when it sets none of its own. */
+export interface TokenDefaults {
+  readonly maxSessions: number;
+  readonly maxInflight: number;
+  readonly maxOwedBytes: number;
+}
+
+export function resolveTokens(value: unknown, defaults: TokenDefaults): ResolvedToken[] {
   if (!Array.isArray(value) || value.length === 0) {
     fail('type', 'tokens', `tokens must be a non-empty array of {token, prefix?}, got ${describe(value)}; the bridge refuses to run without a token`);
   }
@@ -25,7 +36,7 @@ export function resolveTokens(value: unknown, maxSessionsPerToken: number): Reso
   const resolved = value.map((entry: unknown, i: number): ResolvedToken => {
     const name = `tokens[${i}]`;
     if (typeof entry !== 'object' || entry === null) fail('type', 'tokens', `${name} must be an object {token, prefix?}, got ${describe(entry)}`);
-    const { token, prefix, maxSessions } = entry as { token?: unknown; prefix?: unknown; maxSessions?: unknown };
+    const { token, prefix, maxSessions, maxInflight, maxOwedBytes } = entry as Record<string, unknown>;
     // Never echo a token: report its length only.
     if (typeof token !== 'string') fail('type', 'tokens', `${name}.token must be a string, got ${describe(typeof token)}`);
     if (token.length < MIN_TOKEN_CHARS || token.length > MAX_TOKEN_CHARS) {
@@ -41,7 +52,9 @@ export function resolveTokens(value: unknown, maxSessionsPerToken: number): Reso
       digest: createHash('sha256').update(token).digest(),
       prefix: prefix === undefined ? null : new Uint8Array(Buffer.from(prefix, 'utf8')),
       label: `token#${i + 1}`,
-      maxSessions: maxSessions === undefined ? maxSessionsPerToken : int('tokens', maxSessions, 1, 1_000_000),
+      maxSessions: maxSessions === undefined ? defaults.maxSessions : int('tokens', maxSessions, 1, 1_000_000, `${name}.maxSessions`),
+      maxInflight: maxInflight === undefined ? defaults.maxInflight : int('tokens', maxInflight, 1, 10_000_000, `${name}.maxInflight`),
+      maxOwedBytes: maxOwedBytes === undefined ? defaults.maxOwedBytes : int('tokens', maxOwedBytes, 1024, 64 * 1024 ** 3, `${name}.maxOwedBytes`),
     });
   });
   // A key under two prefixes would belong to two tenants: nested or equal prefixes are refused.

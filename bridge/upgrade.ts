@@ -1,10 +1,12 @@
-// The WebSocket upgrade of /resp: bearer authentication before the upgrade (constant-time, never logged), the
-// session limits (overall and per token), and a Session for each accepted socket. Failures answer plain HTTP.
+// The WebSocket upgrade of /resp: bearer authentication before the upgrade (constant-time, never logged, optionally
+// throttled per source address), the session limits (overall and per token), and a Session for each accepted socket.
+// Failures answer plain HTTP.
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { RESP_PATH, RESP_SUBPROTOCOL, RESP_SUBPROTOCOL_V2 } from '../shared/protocol.ts';
+import { AuthThrottle } from './auth-throttle.ts';
 import type { Logger } from './log.ts';
 import type { BridgeMetrics } from './metrics.ts';
 import type { ResolvedBridgeOptions } from './options.ts';
@@ -21,7 +23,9 @@ export interface UpgradeContext {
   readonly isShuttingDown: () => boolean;
 }
 
-const STATUS_TEXT: Record<number, string> = { 400: 'Bad Request', 401: 'Unauthorized', 404: 'Not Found', 503: 'Service Unavailable' };
+const STATUS_TEXT: Record<number, string> = {
+  400: 'Bad Request', 401: 'Unauthorized', 404: 'Not Found', 429: 'Too Many Requests', 503: 'Service Unavailable',
+};
 
 function rejectUpgrade(socket: Socket, status: number, error: string, extraHeaders = ''): void {
   const body = JSON.stringify({ error });
@@ -53,10 +57,12 @@ export function createUpgradeHandler(ctx: UpgradeContext): (req: IncomingMessage
   // Failed upgrades: counted per reason, logged at most once a second with the number since (never the token).
   let authLoggedAt = 0;
   let authSuppressed = 0;
-  const authFailed = (reason: 'missing' | 'invalid' | 'duplicate', remote: string | undefined): void => {
+  const throttle = new AuthThrottle(ctx.options.maxAuthFailuresPerAddress, ctx.options.authFailureWindowMs);
+  const authFailed = (reason: 'missing' | 'invalid' | 'duplicate' | 'throttled', remote: string | undefined): void => {
     ctx.metrics.error('auth');
     ctx.metrics.authFailures.inc({ reason });
     const now = Date.now();
+    if (reason !== 'throttled') throttle.failed(remote, now);
     if (now - authLoggedAt < 1000) {
       authSuppressed++;
       return;
@@ -81,6 +87,12 @@ export function createUpgradeHandler(ctx: UpgradeContext): (req: IncomingMessage
       const path = (req.url ?? '/').split('?')[0];
       if (path !== RESP_PATH) return rejectUpgrade(socket, 404, 'not found');
       if (ctx.isShuttingDown()) return rejectUpgrade(socket, 503, 'bridge is shutting down');
+      const retryAfterMs = throttle.retryAfterMs(socket.remoteAddress, Date.now());
+      if (retryAfterMs > 0) {
+        authFailed('throttled', socket.remoteAddress);
+        return rejectUpgrade(socket, 429, 'too many failed authentications from this address; retry later',
+          `Retry-After: ${Math.ceil(retryAfterMs / 1000)}\r\n`);
+      }
       // Node keeps the first of repeated Authorization headers; an ambiguous request is refused instead.
       if ((req.headersDistinct.authorization?.length ?? 0) > 1) {
         authFailed('duplicate', socket.remoteAddress);

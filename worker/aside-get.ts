@@ -16,6 +16,11 @@ import type { ReadResult, TrackedReads } from './tracked-reads.ts';
 import { storeLoaded } from './tracked-store.ts';
 import type { Deadline, Waiters, Watch } from './waiters.ts';
 
+/** True for `OK` as a status or a bulk string (the setkey script's answer when it stored). */
+export function isOk(reply: RespValue): boolean {
+  return (reply instanceof RespSimple && reply.value === 'OK') || (reply instanceof Uint8Array && reply.length === 2 && reply[0] === 0x4f && reply[1] === 0x4b);
+}
+
 /** What a get works with: the coordinator's parts, shared by all of its gets. */
 export interface AsideGetParts {
   readonly bridge: BridgeSocket;
@@ -52,8 +57,12 @@ export class AsideGet {
     return this.#waitingGets;
   }
 
-  /** Go's Get: read; on a miss take the lock and load; on a placeholder wait for a push (or take over); retry. */
-  async run(key: string, ttlMs: number, loader: LoaderCallback | undefined, deadline: Deadline): Promise<GetReply> {
+  /**
+   * Go's Get: read; on a miss take the lock and load; on a placeholder wait for a push (or take over); retry. With
+   * `staleMs` the value is stored with PX ttl+staleMs (stale-while-revalidate, stale-window.ts). `onWait` runs each
+   * time the get parks on another holder's lock (getMany's batching needs to know).
+   */
+  async run(key: string, ttlMs: number, loader: LoaderCallback | undefined, deadline: Deadline, staleMs = 0, onWait?: () => void): Promise<GetReply> {
     const capMs = Math.min(ttlMs, this.#config.localTtlCapMs);
     let waited = false;
     let tookOver = false;
@@ -67,7 +76,7 @@ export class AsideGet {
         // that holds something sets nothing and answers what it holds, so a cold get takes its lock in the read's trip.
         const ownLoad = this.#loading.get(key);
         const speculate = loader !== undefined && this.#reads.peek(key) === undefined && (ownLoad === undefined || ownLoad !== this.#clientId.current);
-        const reading = this.#reads.read(key, capMs, deadline.at);
+        const reading = this.#reads.read(key, capMs, deadline.at, false, staleMs);
         const early = speculate ? this.#locks.acquire(key, ttlMs, deadline) : undefined;
         early?.catch(() => {});
         let read: ReadResult;
@@ -80,7 +89,7 @@ export class AsideGet {
         let { value, local, watched } = read;
         if (early !== undefined && loader !== undefined) {
           const lock = await early;
-          if (lock.mine) return await this.#loadHolding(key, ttlMs, lock.id, loader, deadline, tookOver);
+          if (lock.mine) return await this.#loadHolding(key, ttlMs, lock.id, loader, deadline, tookOver, staleMs);
           if (value === null) {
             // A holder that wrote after our tracked read of the miss is pushed to us like any other change.
             value = lock.holder;
@@ -96,7 +105,7 @@ export class AsideGet {
             watched = true;
           } else {
             const lock = await this.#locks.acquire(key, ttlMs, deadline);
-            if (lock.mine) return await this.#loadHolding(key, ttlMs, lock.id, loader, deadline, tookOver);
+            if (lock.mine) return await this.#loadHolding(key, ttlMs, lock.id, loader, deadline, tookOver, staleMs);
             // A holder that wrote after our tracked read of the miss is pushed to us like any other change.
             value = lock.holder;
           }
@@ -117,6 +126,7 @@ export class AsideGet {
           continue;
         }
         waited = true;
+        onWait?.();
         this.#waitingGets++;
         try {
           const woken = Promise.race([watch.fired, markerWatch.fired]);
@@ -136,10 +146,10 @@ export class AsideGet {
   }
 
   /** Runs `#load` with the key marked as loading here; when it ends, wakes this coordinator's gets of the key. */
-  async #loadHolding(key: string, ttlMs: number, id: string, loader: LoaderCallback, deadline: Deadline, tookOver: boolean): Promise<GetReply> {
+  async #loadHolding(key: string, ttlMs: number, id: string, loader: LoaderCallback, deadline: Deadline, tookOver: boolean, staleMs: number): Promise<GetReply> {
     this.#loading.set(key, id);
     try {
-      return await this.#load(key, ttlMs, id, loader, deadline, tookOver);
+      return await this.#load(key, ttlMs, id, loader, deadline, tookOver, staleMs);
     } finally {
       if (this.#loading.get(key) === id) this.#loading.delete(key);
       // A failed compare-and-set or a lock released without a write sends no push: wake local waiters ourselves.
@@ -148,7 +158,7 @@ export class AsideGet {
   }
 
   /** We hold the lock: call the caller's loader, then compare-and-set; release the lock on any failure. */
-  async #load(key: string, ttlMs: number, id: string, loader: LoaderCallback, deadline: Deadline, tookOver: boolean): Promise<GetReply> {
+  async #load(key: string, ttlMs: number, id: string, loader: LoaderCallback, deadline: Deadline, tookOver: boolean, staleMs: number): Promise<GetReply> {
     let reply: LoaderReply;
     try {
       reply = await deadline.race(Promise.resolve(loader(key, ttlMs)));
@@ -174,14 +184,14 @@ export class AsideGet {
     }
     let stored = false;
     try {
-      stored = await storeLoaded(this.#bridge, this.#reads, key, id, value, storeTtlMs, Math.min(storeTtlMs, this.#config.localTtlCapMs), deadline);
+      stored = await storeLoaded(this.#bridge, this.#reads, { key, id, value, storeTtlMs, capMs: Math.min(storeTtlMs, this.#config.localTtlCapMs), staleMs }, deadline);
     } catch (error) {
       this.#locks.release(key, id);
       if (error instanceof TimeoutError) throw error;
       // Any other store failure: the caller still gets the value it loaded; it is just not cached.
     }
-    // The caller keeps the value its own loader returned: the bytes need not cross the RPC a second time.
-    return { kind: 'own', outcome: !stored ? 'not-cached' : tookOver ? 'took-over' : 'loaded' };
+    // getValue answers the loading caller with `own` (it holds the value); getMany's replies carry it.
+    return { kind: 'value', value, outcome: !stored ? 'not-cached' : tookOver ? 'took-over' : 'loaded' };
   }
 
   /** `woken`, or `untrackedRetryMs` from now if sooner: the bound on a wait that no push would end. */

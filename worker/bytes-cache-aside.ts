@@ -4,6 +4,8 @@ import { binaryKey, describeKey } from '../shared/bytes.ts';
 import { isPlaceholder } from '../shared/valkeyaside.ts';
 import { checkNotReserved } from './coordinator-client.ts';
 import type { CoordinatorClient, DelOptions, GetOptions, GetResult, KeyForms, Loader, ValueForm } from './coordinator-client.ts';
+import { getMany, keyList } from './get-many-client.ts';
+import type { LoadMany } from './get-many-client.ts';
 
 /** A key of the bytes view: bytes, or a string standing for its UTF-8 bytes. */
 export type BytesKey = string | Uint8Array;
@@ -26,8 +28,8 @@ const BYTES: ValueForm<Uint8Array, BytesKey> = {
     return value;
   },
   fromBytes: (bytes) => bytes,
-  peek: async (stub, binaryKey) => {
-    const bytes = await stub.peekValue(binaryKey);
+  peek: async (stub, binaryKey, staleMs) => {
+    const bytes = await (staleMs === undefined ? stub.peekValue(binaryKey) : stub.peekValue(binaryKey, staleMs));
     return bytes instanceof Uint8Array ? bytes : undefined;
   },
 };
@@ -48,6 +50,20 @@ export class BytesCacheAside {
   /** As `get`, and says how the value was obtained. */
   getWithOutcome<K extends BytesKey>(key: K, ttlMs: number, loader?: Loader<Uint8Array, K>, options?: GetOptions): Promise<GetResult<Uint8Array>> {
     return this.#client.get(bytesKey(key), ttlMs, loader, BYTES as ValueForm<Uint8Array, K>, options);
+  }
+
+  /**
+   * As `CacheAside.getMany`, for bytes. The result is keyed by the keys as given; loadMany answers with a Map keyed
+   * by the very keys it was given (or a record, when they are strings).
+   */
+  async getMany<K extends BytesKey>(keys: readonly K[], ttlMs: number, loadMany?: LoadMany<Uint8Array, K>, options?: GetOptions): Promise<Map<K, Uint8Array | null>> {
+    const results = await this.getManyWithOutcome(keys, ttlMs, loadMany, options);
+    return new Map([...results].map(([key, result]) => [key, result.value]));
+  }
+
+  /** As `getMany`, and says how each value was obtained. */
+  getManyWithOutcome<K extends BytesKey>(keys: readonly K[], ttlMs: number, loadMany?: LoadMany<Uint8Array, K>, options?: GetOptions): Promise<Map<K, GetResult<Uint8Array>>> {
+    return getMany(this.#client, keyList(keys, bytesKey), ttlMs, loadMany, BYTES as ValueForm<Uint8Array, K>, options);
   }
 
   /** As `CacheAside.del`. */

@@ -8,12 +8,15 @@ import type { CacheAsideCoordinator } from './coordinator.ts';
 import { CoordinatorClient, checkNotReserved } from './coordinator-client.ts';
 import type { DelOptions, GetOptions, GetResult, KeyForms, Loader, ValueForm } from './coordinator-client.ts';
 import { SerializationError } from './errors.ts';
+import { getMany, keyList } from './get-many-client.ts';
+import type { LoadMany } from './get-many-client.ts';
 import { CACHE_ASIDE_DEFAULTS, resolveCacheAsideOptions, resolveCoordinatorSettings } from './options.ts';
 import type { CacheAsideOptions, CoordinatorEnv, FromEnvOptions } from './options.ts';
 import { TypedCacheAside } from './typed-cache-aside.ts';
 import type { Codec } from './typed-cache-aside.ts';
 
 export type { DelOptions, GetOptions, GetResult, Loader, LoaderContext } from './coordinator-client.ts';
+export type { LoadMany, LoadManyContext, LoadManyResult } from './get-many-client.ts';
 
 /** A string key's forms. @throws TypeError for a non-string, a lone surrogate, or a reserved key. */
 function textKey(key: unknown): KeyForms<string> {
@@ -43,8 +46,8 @@ const TEXT: ValueForm<string, string> = {
     }
     return text;
   },
-  peek: async (stub, binaryKey) => {
-    const text = await stub.peekText(binaryKey);
+  peek: async (stub, binaryKey, staleMs) => {
+    const text = await (staleMs === undefined ? stub.peekText(binaryKey) : stub.peekText(binaryKey, staleMs));
     return typeof text === 'string' ? text : undefined;
   },
 };
@@ -117,6 +120,27 @@ export class CacheAside {
   /** As `get`, and says how the value was obtained (see `GetOutcome`). */
   getWithOutcome(key: string, ttlMs: number, loader?: Loader, options?: GetOptions): Promise<GetResult<string>> {
     return this.#client.get(textKey(key), ttlMs, loader, TEXT, options);
+  }
+
+  /**
+   * The values of `keys`, each with `get`'s semantics: hits come back without loading, keys another client (edge or
+   * Go) holds the lock of are waited for, and the keys this call locks are loaded in ONE `loadMany(keys, ctx)` call
+   * holding exactly those keys, even when they live on several coordinators (which are asked in parallel). Its Map
+   * or record is stored key by key with compare-and-set; a key it leaves out is not cached and comes back null.
+   * Duplicate keys are asked for once. A key locked only after a wait (the holder released it without storing) is
+   * loaded by a further loadMany call holding the keys locked at that point.
+   * @throws as `get`: what the loader threw, TimeoutError at the deadline, ConnectionError (`onUnavailable` does not
+   *   apply to getMany), ReplyError, SerializationError; the first error of any key fails the whole call.
+   * @example const users = await cache.getMany(['user:1', 'user:2'], 60_000, async (keys) => new Map(keys.map((k) => [k, `${k} loaded`])));
+   */
+  async getMany(keys: readonly string[], ttlMs: number, loadMany?: LoadMany, options?: GetOptions): Promise<Map<string, string | null>> {
+    const results = await this.getManyWithOutcome(keys, ttlMs, loadMany, options);
+    return new Map([...results].map(([key, result]) => [key, result.value]));
+  }
+
+  /** As `getMany`, and says how each value was obtained. */
+  getManyWithOutcome(keys: readonly string[], ttlMs: number, loadMany?: LoadMany, options?: GetOptions): Promise<Map<string, GetResult<string>>> {
+    return getMany(this.#client, keyList(keys, textKey), ttlMs, loadMany, TEXT, options);
   }
 
   /**

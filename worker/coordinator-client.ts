@@ -6,10 +6,12 @@ import { ConnectionError, TimeoutError, ValkeyasideError } from '../shared/error
 import { PLACEHOLDER_PREFIX } from '../shared/valkeyaside.ts';
 import type { CacheAsideCoordinator } from './coordinator.ts';
 import { fromWireError } from './errors.ts';
-import { MAX_TIMER_MS, positiveMs } from './options.ts';
-import type { ResolvedCacheAsideOptions } from './options.ts';
+import { Flight, flightMode, flightsFor, joinerResult } from './get-flights.ts';
+import type { FlightResults, GetFlights, GetResult } from './get-flights.ts';
+import { MAX_TIMER_MS, positiveMs, staleWindowMs, waitUntilContext } from './options.ts';
+import type { ResolvedCacheAsideOptions, WaitUntilContext } from './options.ts';
 import { coordinatorName } from './placement.ts';
-import type { DelReply, GetOutcome, GetReply, LoaderCallback } from './rpc.ts';
+import type { DelReply, GetValueReply, LoaderCallback } from './rpc.ts';
 
 /** What a loader gets besides the key. */
 export interface LoaderContext<K = string> {
@@ -32,14 +34,22 @@ export interface GetOptions {
   signal?: AbortSignal;
   /** Deadline in ms; a get's deadline is the smaller of this and its ttl. */
   timeoutMs?: number;
+  /**
+   * Stale-while-revalidate (gets only): store with PX ttl+staleMs, and past the ttl serve the value at once (outcome
+   * `stale`) while one refresh runs in the background. Default: the cache's `staleMs` (0: off).
+   */
+  staleMs?: number;
+  /**
+   * Keeps the background refresh alive after the response (gets only): the Worker's `ExecutionContext`. Default: the
+   * cache's `ctx`. With none, the get asked to refresh runs the refresh before it answers (still with the stale
+   * value); other gets in the window are answered at once.
+   */
+  ctx?: WaitUntilContext;
 }
 
-export type DelOptions = GetOptions;
+export type DelOptions = Pick<GetOptions, 'signal' | 'timeoutMs'>;
 
-export interface GetResult<T> {
-  readonly value: T | null;
-  readonly outcome: GetOutcome;
-}
+export type { GetResult } from './get-flights.ts';
 
 /**
  * How a view's values become the bytes stored in Valkey, and back (both may throw: TypeError, SerializationError),
@@ -48,7 +58,8 @@ export interface GetResult<T> {
 export interface ValueForm<T, K> {
   toBytes(value: unknown, key: K): Uint8Array;
   fromBytes(bytes: Uint8Array, key: K): T;
-  peek(stub: CoordinatorStub, binaryKey: string): Promise<T | undefined>;
+  /** `staleMs`: only a copy fresh for that stale-while-revalidate window counts (undefined: any live copy). */
+  peek(stub: CoordinatorStub, binaryKey: string, staleMs: number | undefined): Promise<T | undefined>;
 }
 
 /** One get's key in the forms the client needs: as the caller gave it, as a binary string, and for messages. */
@@ -72,7 +83,7 @@ export function checkNotReserved(binary: string, display: string): void {
 }
 
 /** An RPC that failed as a whole (not an error reply): config errors from the coordinator's constructor stay as they are. */
-function rpcFailure(error: unknown, name: string): unknown {
+export function rpcFailure(error: unknown, name: string): unknown {
   if (error instanceof TypeError || error instanceof RangeError || error instanceof ValkeyasideError) return error;
   const message = error instanceof Error ? error.message : String(error);
   if (/^(TypeError|RangeError): /.test(message)) return error;
@@ -91,7 +102,7 @@ interface CallState<T> {
   loaderError?: { error: unknown };
 }
 
-function loaderContext<K>(key: K, ttlMs: number, signal: AbortSignal, onTtl: (ms: number) => void): LoaderContext<K> {
+export function loaderContext<K>(key: K, ttlMs: number, signal: AbortSignal, onTtl: (ms: number) => void): LoaderContext<K> {
   return { key, ttlMs, signal, setTtl(ms: number) { onTtl(positiveMs('setTtl(ttlMs)', ms)); } };
 }
 
@@ -121,7 +132,7 @@ function wrapLoader<T, K>(loader: Loader<T, K>, key: K, form: ValueForm<T, K>, s
  * once and the result rejects with the error its returned function makes. With `lingerOneTurn` that rejection waits
  * one macrotask, so work settling right then (a loader returning as the deadline passes) still wins.
  */
-function untilDeadline<T>(work: Promise<T>, what: string, timeoutMs: number, signal: AbortSignal | undefined,
+export function untilDeadline<T>(work: Promise<T>, what: string, timeoutMs: number, signal: AbortSignal | undefined,
   giveUp: (message: string, cause: unknown) => () => unknown, lingerOneTurn = false): Promise<T> {
   return new Promise<T>((resolve, reject) => {
     let settled = false;
@@ -151,10 +162,44 @@ function untilDeadline<T>(work: Promise<T>, what: string, timeoutMs: number, sig
 export class CoordinatorClient {
   readonly #namespace: DurableObjectNamespace<CacheAsideCoordinator>;
   readonly options: ResolvedCacheAsideOptions;
+  /** Coalesced calls in flight in this isolate, shared by every CacheAside on this namespace. */
+  readonly flights: GetFlights;
 
   constructor(namespace: DurableObjectNamespace<CacheAsideCoordinator>, options: ResolvedCacheAsideOptions) {
     this.#namespace = namespace;
     this.options = options;
+    this.flights = flightsFor(namespace);
+  }
+
+  /** The stub of the named coordinator. */
+  stub(name: string): Stub {
+    return this.#namespace.getByName(name);
+  }
+
+  /** The get's deadline from now (ms): its ttl, or the caller's (or the default) tighter timeout. */
+  timeoutFor(ttlMs: number, options: GetOptions): number {
+    const callerTimeoutMs = options.timeoutMs === undefined ? this.options.timeoutMs : positiveMs('timeoutMs', options.timeoutMs);
+    return Math.min(ttlMs, callerTimeoutMs ?? ttlMs, MAX_TIMER_MS);
+  }
+
+  /**
+   * Waits for `flight` as one of its participants, under this caller's own deadline and signal; a caller leaving
+   * gives up the call only when it was the last one waiting.
+   */
+  async joinFlight<T>(flight: Flight<T>, timeoutMs: number, signal: AbortSignal | undefined, what: string): Promise<FlightResults<T>> {
+    const deadlineAt = Date.now() + timeoutMs;
+    const ticket = flight.join(timeoutMs, signal);
+    const giveUp = (message: string, cause: unknown) => {
+      ticket.leave();
+      return () => new TimeoutError(message, cause === undefined ? undefined : { cause });
+    };
+    await flight.started;
+    if (signal?.aborted) {
+      ticket.leave();
+      throw new TimeoutError(`${what} was aborted by the caller's signal`, { cause: signal.reason });
+    }
+    if (flight.solo) return flight.result;
+    return untilDeadline(flight.result, what, Math.max(1, deadlineAt - Date.now()), signal, giveUp);
   }
 
   /** The coordinator (Durable Object name) that serves the key. */
@@ -162,7 +207,10 @@ export class CoordinatorClient {
     return coordinatorName(binary, this.options.placement, this.options.namePrefix);
   }
 
-  /** A get in any view (see `CacheAside.getWithOutcome`). */
+  /**
+   * A get in any view (see `CacheAside.getWithOutcome`). Concurrent gets of the key in this isolate, in the same view
+   * and all with or all without a loader, share one call (get-flights.ts): the first caller's loader and ttl serve all.
+   */
   async get<T, K>(keys: KeyForms<K>, ttlMs: number, loader: Loader<T, K> | undefined, form: ValueForm<T, K>, options: GetOptions = {}): Promise<GetResult<T>> {
     positiveMs('ttlMs', ttlMs);
     if (loader !== undefined && typeof loader !== 'function') throw new TypeError(`loader must be a function; got ${typeof loader}`);
@@ -170,10 +218,42 @@ export class CoordinatorClient {
     const timeoutMs = Math.min(ttlMs, callerTimeoutMs ?? ttlMs, MAX_TIMER_MS);
     const what = `get(${keys.display})`;
     const signal = options.signal;
+    const staleMs = options.staleMs === undefined ? this.options.staleMs : staleWindowMs('staleMs', options.staleMs);
+    const ctx = options.ctx === undefined ? this.options.ctx : waitUntilContext('ctx', options.ctx);
     if (signal?.aborted) throw new TimeoutError(`${what} was aborted before it started`, { cause: signal.reason });
+    // A refresh is worth running while the stale window lasts, however short the get's own deadline (its ttl).
+    const swr = { staleMs, ctx, refreshMs: Math.min(callerTimeoutMs ?? staleMs, staleMs, MAX_TIMER_MS) };
+    if (!this.options.coalesce) return this.#loadOne(keys, ttlMs, timeoutMs, loader, form, signal, swr);
+    const name = this.nameFor(keys.binary);
+    // Gets with different stale windows read differently (a copy fresh for one may be stale for the other).
+    const mode = `${flightMode(form, loader !== undefined)}:${staleMs}`;
+    let flight = this.flights.find<T>(name, keys.binary, mode);
+    const joined = flight !== undefined && !flight.sent;
+    if (!joined) {
+      // A call already sent takes no joiners: it may have been answered before this caller started.
+      flight = new Flight<T>(async (flightTimeoutMs, flightSignal) =>
+        new Map([[keys.binary, await this.#loadOne(keys, ttlMs, flightTimeoutMs, loader, form, flightSignal, swr)]]));
+      this.flights.register(name, keys.binary, mode, flight);
+    }
+    const result = (await this.joinFlight(flight!, timeoutMs, signal, what)).get(keys.binary)!;
+    return joined ? joinerResult(result) : result;
+  }
+
+  /** One get's call to its coordinator, and the bypass when the cache is unavailable and the caller chose it. */
+  async #loadOne<T, K>(keys: KeyForms<K>, ttlMs: number, timeoutMs: number, loader: Loader<T, K> | undefined, form: ValueForm<T, K>,
+    signal: AbortSignal | undefined, swr: { staleMs: number; ctx: WaitUntilContext | undefined; refreshMs: number }): Promise<GetResult<T>> {
+    const { staleMs, ctx } = swr;
     const state: CallState<T> = { abort: new AbortController() };
     try {
-      return await this.#get(keys, ttlMs, timeoutMs, loader, form, signal, state);
+      const result = await this.#get(keys, ttlMs, timeoutMs, loader, form, signal, state, staleMs);
+      if (result.refresh === undefined) return result;
+      if (loader !== undefined) {
+        const refreshed = this.#refresh(keys, ttlMs, swr.refreshMs, staleMs, loader, form, result.refresh);
+        // Without waitUntil the runtime cuts work off when the response is sent: refresh before answering instead.
+        if (ctx === undefined) await refreshed;
+        else ctx.waitUntil(refreshed);
+      }
+      return { value: result.value, outcome: result.outcome };
     } catch (error) {
       if (!(error instanceof ConnectionError) || loader === undefined || this.options.onUnavailable !== 'load') throw error;
       if (state.loaded !== undefined) return { value: state.loaded.value, outcome: 'bypass' };
@@ -181,9 +261,18 @@ export class CoordinatorClient {
     }
   }
 
-  /** A del in any view (see `CacheAside.del`). */
-  del(keys: KeyForms<unknown>, options: DelOptions = {}): Promise<void> {
-    return this.call(`del(${keys.display})`, keys.binary, options, (stub, timeoutMs) => stub.deleteKey({ key: keys.binary, timeoutMs }));
+  /**
+   * A del in any view (see `CacheAside.del`). It detaches the key's coalesced calls when it starts and when it ends,
+   * so no get of this isolate joins a call that may have been answered before the del.
+   */
+  async del(keys: KeyForms<unknown>, options: DelOptions = {}): Promise<void> {
+    const name = this.nameFor(keys.binary);
+    this.flights.detach(name, keys.binary);
+    try {
+      await this.call(`del(${keys.display})`, keys.binary, options, (stub, timeoutMs) => stub.deleteKey({ key: keys.binary, timeoutMs }));
+    } finally {
+      this.flights.detach(name, keys.binary);
+    }
   }
 
   /** One RPC with a deadline (`timeoutMs`, default `delTimeoutMs`) and the caller's signal. */
@@ -198,15 +287,34 @@ export class CoordinatorClient {
     if (reply.kind === 'error') throw fromWireError(reply.error);
   }
 
+  /**
+   * The background refresh a stale reply asked this caller for (see `StaleWindow.refresh`). It never rejects: a
+   * failed refresh leaves the stale value in place.
+   */
+  #refresh<T, K>(keys: KeyForms<K>, ttlMs: number, timeoutMs: number, staleMs: number, loader: Loader<T, K>, form: ValueForm<T, K>,
+    stub: Stub): Promise<void> {
+    const state: CallState<T> = { abort: new AbortController() };
+    const requestId = crypto.randomUUID();
+    const sent = stub.refreshValue({ key: keys.binary, ttlMs, timeoutMs, requestId, staleMs }, wrapLoader(loader, keys.key, form, state)) as Promise<unknown>;
+    return untilDeadline(sent, `refresh(${keys.display})`, timeoutMs, undefined, (message, cause) => {
+      state.cancelled = { message, cause };
+      state.abort.abort(new TimeoutError(message, { cause }));
+      return () => {
+        stub.cancelGet(requestId).catch(() => {});
+        return new TimeoutError(message);
+      };
+    }).then(() => {}, () => {});
+  }
+
   async #get<T, K>(keys: KeyForms<K>, ttlMs: number, timeoutMs: number, loader: Loader<T, K> | undefined, form: ValueForm<T, K>,
-    signal: AbortSignal | undefined, state: CallState<T>): Promise<GetResult<T>> {
+    signal: AbortSignal | undefined, state: CallState<T>, staleMs: number): Promise<GetResult<T> & { refresh?: Stub }> {
     const what = `get(${keys.display})`;
     const name = this.nameFor(keys.binary);
     const stub: Stub = this.#namespace.getByName(name);
     // Hits first, through a call with primitive arguments and no loader stub: most gets of a cache end here.
     let hit: T | undefined;
     try {
-      hit = await form.peek(stub, keys.binary);
+      hit = await form.peek(stub, keys.binary, staleMs > 0 ? staleMs : undefined);
     } catch (error) {
       throw rpcFailure(error, name);
     }
@@ -214,7 +322,8 @@ export class CoordinatorClient {
 
     const requestId = crypto.randomUUID();
     const callback = loader && wrapLoader(loader, keys.key, form, state);
-    const answered = (stub.getValue({ key: keys.binary, ttlMs, timeoutMs, requestId }, callback) as Promise<GetReply>).then((answer) => {
+    const request = staleMs > 0 ? { key: keys.binary, ttlMs, timeoutMs, requestId, staleMs } : { key: keys.binary, ttlMs, timeoutMs, requestId };
+    const answered = (stub.getValue(request, callback) as Promise<GetValueReply>).then((answer) => {
       if (answer.kind === 'value' || answer.kind === 'own') return answer;
       // We gave up first (deadline or signal): whatever failed after that failed because of it.
       if (state.cancelled !== undefined) throw new TimeoutError(state.cancelled.message, { cause: state.cancelled.cause, value: state.loaded?.value });
@@ -240,6 +349,7 @@ export class CoordinatorClient {
       return { value: state.loaded.value, outcome: reply.outcome };
     }
     if (reply.value === null) return { value: null, outcome: reply.outcome };
+    if (reply.outcome === 'stale') return { value: form.fromBytes(reply.value, keys.key), outcome: 'stale', ...(reply.refresh === true ? { refresh: stub } : {}) };
     return { value: form.fromBytes(reply.value, keys.key), outcome: reply.outcome };
   }
 

@@ -7,6 +7,7 @@ import { describeKey, utf8Text, wireKey } from '../shared/bytes.ts';
 import { ValkeyasideError } from '../shared/errors.ts';
 import { isPlaceholder } from '../shared/valkeyaside.ts';
 import { AsideGet } from './aside-get.ts';
+import { runGetMany } from './aside-get-many.ts';
 import { BridgeSocket } from './bridge-socket.ts';
 import { ClientId } from './client-id.ts';
 import { toWireError } from './errors.ts';
@@ -14,8 +15,13 @@ import { IdleClock } from './idle-clock.ts';
 import { Locks } from './locks.ts';
 import { resolveCoordinatorSettings } from './options.ts';
 import type { CoordinatorEnv, CoordinatorSettings } from './options.ts';
-import { badRequest, validRequest } from './rpc.ts';
-import type { CoordinatorStats, DelReply, DelRequest, GetReply, GetRequest, LoaderCallback } from './rpc.ts';
+import { badRequest, validRequest, validStaleMs } from './rpc.ts';
+import type {
+  CoordinatorStats, DelReply, DelRequest, GetManyReply, GetManyRequest, GetRequest, GetValueReply, LoadManyCallback, LoaderCallback,
+  RefreshReply, RefreshRequest,
+} from './rpc.ts';
+import { freshness } from './freshness.ts';
+import { StaleWindow } from './stale-window.ts';
 import { TrackedReads } from './tracked-reads.ts';
 import { Deadline, Waiters } from './waiters.ts';
 
@@ -32,8 +38,10 @@ export class CacheAsideCoordinator extends DurableObject<CoordinatorEnv> {
   readonly #clientId: ClientId;
   readonly #locks: Locks;
   readonly #gets: AsideGet;
+  readonly #window: StaleWindow;
   readonly #deadlines = new Map<string, Deadline>();
   #activeGets = 0;
+  readonly #calls = { peek: 0, get: 0, getMany: 0 };
   readonly #idle: IdleClock;
 
   constructor(ctx: DurableObjectState, env: CoordinatorEnv) {
@@ -63,15 +71,23 @@ export class CacheAsideCoordinator extends DurableObject<CoordinatorEnv> {
     this.#gets = new AsideGet({
       bridge: this.#bridge, reads: this.#reads, locks: this.#locks, waiters: this.#waiters, clientId: this.#clientId, config: this.#settings,
     });
+    this.#window = new StaleWindow({ bridge: this.#bridge, reads: this.#reads, locks: this.#locks, config: this.#settings });
   }
 
   /**
    * RPC: the local copy of `key` (a binary string) when there is one with a value, else undefined (then call
    * `getValue`). No deadline, watch or loader stub: a hit costs little more than a bare RPC (docs/benchmarks.md).
+   * With `staleMs` (stale-while-revalidate) only a copy still fresh for it counts.
    */
-  peekValue(key: string): Uint8Array | undefined {
+  peekValue(key: string, staleMs?: number): Uint8Array | undefined {
     if (typeof key !== 'string') return undefined;
-    const local = this.#reads.peek(key);
+    this.#calls.peek++;
+    let local: Uint8Array | null | undefined;
+    if (staleMs === undefined) local = this.#reads.peek(key);
+    else {
+      const entry = this.#reads.peekEntry(key);
+      if (entry !== undefined && typeof staleMs === 'number' && freshness(entry, staleMs, Date.now()) === 'fresh') local = entry.value;
+    }
     if (local == null || isPlaceholder(local)) return undefined;
     this.#touch();
     return local;
@@ -81,22 +97,21 @@ export class CacheAsideCoordinator extends DurableObject<CoordinatorEnv> {
    * RPC: as `peekValue`, as text: the local copy when it is valid UTF-8 (else undefined, and `getValue` reports it).
    * Text crosses RPC cheaper than bytes, so the text view's hits take this one.
    */
-  peekText(key: string): string | undefined {
-    const local = this.peekValue(key);
+  peekText(key: string, staleMs?: number): string | undefined {
+    const local = this.peekValue(key, staleMs);
     return local === undefined ? undefined : utf8Text(local);
   }
 
   /** RPC: a get (see `CacheAside.get`). Never throws; errors come back as `{ kind: 'error' }`. */
-  async getValue(request: GetRequest, loader?: LoaderCallback): Promise<GetReply> {
-    const { key, ttlMs, timeoutMs, requestId } = request ?? {};
-    if (!validRequest(key, ttlMs) || !validRequest(requestId, timeoutMs)) {
-      return badRequest('getValue needs { key: string, ttlMs: positive integer, timeoutMs: positive integer, requestId: string }');
+  async getValue(request: GetRequest, loader?: LoaderCallback): Promise<GetValueReply> {
+    const { key, ttlMs, timeoutMs, requestId, staleMs = 0 } = request ?? {};
+    if (!validRequest(key, ttlMs) || !validRequest(requestId, timeoutMs) || !validStaleMs(staleMs)) {
+      return badRequest('getValue needs { key: string, ttlMs: positive integer, timeoutMs: positive integer, requestId: string, staleMs?: integer >= 0 }');
     }
     if (loader !== undefined && typeof loader !== 'function') return badRequest('getValue: loader must be a function');
-    if (this.#activeGets >= this.#settings.maxPendingGets) {
-      return { kind: 'error', error: toWireError(new ValkeyasideError('ERR_OVERLOADED',
-        `coordinator has ${this.#activeGets} gets in progress (VALKEYASIDE_MAX_PENDING_GETS); retry later or use more shards`)) };
-    }
+    this.#calls.get++;
+    const overloaded = this.#overloaded(1);
+    if (overloaded !== undefined) return overloaded;
     // Hits with a value were answered by peekValue; a cached miss asked for without a loader needs no deadline or
     // watch either. Everything else takes the full path.
     if (loader === undefined && this.#reads.peek(key) === null) {
@@ -109,7 +124,11 @@ export class CacheAsideCoordinator extends DurableObject<CoordinatorEnv> {
     const deadline = new Deadline(timeoutMs, `get(${describeKey(key)})`);
     this.#deadlines.set(requestId, deadline);
     try {
-      return await this.#gets.run(key, ttlMs, loader, deadline);
+      const served = staleMs > 0 ? await this.#window.serve(key, ttlMs, staleMs, loader !== undefined, deadline) : undefined;
+      const reply = served ?? await this.#gets.run(key, ttlMs, loader, deadline, staleMs);
+      // The caller whose loader produced the value still holds it: the bytes need not cross the RPC a second time.
+      if (reply.kind === 'value' && (reply.outcome === 'loaded' || reply.outcome === 'took-over' || reply.outcome === 'not-cached')) return { kind: 'own', outcome: reply.outcome };
+      return reply;
     } catch (error) {
       return { kind: 'error', error: toWireError(error) };
     } finally {
@@ -118,6 +137,68 @@ export class CacheAsideCoordinator extends DurableObject<CoordinatorEnv> {
       this.#activeGets--;
       this.#idle.end();
     }
+  }
+
+  /**
+   * RPC: the background refresh a `stale` reply with `refresh` asked for, run by that caller under its `waitUntil`
+   * (the loader runs there); `timeoutMs` is its deadline and its refresh lock's ttl. Never throws; see `RefreshReply`.
+   */
+  async refreshValue(request: RefreshRequest, loader: LoaderCallback): Promise<RefreshReply> {
+    const { key, ttlMs, timeoutMs, requestId, staleMs } = request ?? {};
+    if (!validRequest(key, ttlMs) || !validRequest(requestId, timeoutMs) || !validRequest(key, staleMs) || typeof loader !== 'function') {
+      return badRequest('refreshValue needs { key: string, ttlMs, timeoutMs, staleMs: positive integers, requestId: string } and a loader');
+    }
+    this.#activeGets++;
+    this.#touch();
+    this.#idle.begin();
+    const deadline = new Deadline(timeoutMs, `refresh(${describeKey(key)})`);
+    this.#deadlines.set(requestId, deadline);
+    try {
+      return await this.#window.refresh(key, ttlMs, staleMs, timeoutMs, loader, deadline);
+    } catch (error) {
+      return { kind: 'error', error: toWireError(error) };
+    } finally {
+      deadline.dispose();
+      if (this.#deadlines.get(requestId) === deadline) this.#deadlines.delete(requestId);
+      this.#activeGets--;
+      this.#idle.end();
+    }
+  }
+
+  /**
+   * RPC: one coordinator's share of a getMany: a get per key (distinct binary strings) under one deadline, the keys
+   * it locks loaded through `loadMany` in batches (see aside-get-many.ts). Never throws.
+   */
+  async getManyValues(request: GetManyRequest, loadMany?: LoadManyCallback): Promise<GetManyReply> {
+    const { keys, ttlMs, timeoutMs, requestId } = request ?? {};
+    if (!Array.isArray(keys) || keys.length === 0 || !keys.every((key) => validRequest(key, ttlMs)) || new Set(keys).size !== keys.length ||
+      !validRequest(requestId, timeoutMs)) {
+      return badRequest('getManyValues needs { keys: distinct strings (at least one), ttlMs: positive integer, timeoutMs: positive integer, requestId: string }');
+    }
+    if (loadMany !== undefined && typeof loadMany !== 'function') return badRequest('getManyValues: loadMany must be a function');
+    this.#calls.getMany++;
+    const overloaded = this.#overloaded(keys.length);
+    if (overloaded !== undefined) return overloaded;
+    this.#activeGets += keys.length;
+    this.#touch();
+    this.#idle.begin();
+    const deadline = new Deadline(timeoutMs, `getMany(${keys.length} keys, first ${describeKey(keys[0]!)})`);
+    this.#deadlines.set(requestId, deadline);
+    try {
+      return { kind: 'values', replies: await runGetMany(this.#gets, keys, ttlMs, loadMany, deadline) };
+    } finally {
+      deadline.dispose();
+      if (this.#deadlines.get(requestId) === deadline) this.#deadlines.delete(requestId);
+      this.#activeGets -= keys.length;
+      this.#idle.end();
+    }
+  }
+
+  /** The ERR_OVERLOADED reply when `count` more gets would pass VALKEYASIDE_MAX_PENDING_GETS. */
+  #overloaded(count: number): { kind: 'error'; error: ReturnType<typeof toWireError> } | undefined {
+    if (this.#activeGets + count <= this.#settings.maxPendingGets) return undefined;
+    return { kind: 'error', error: toWireError(new ValkeyasideError('ERR_OVERLOADED',
+      `coordinator has ${this.#activeGets} gets in progress (VALKEYASIDE_MAX_PENDING_GETS); retry later or use more shards`)) };
   }
 
   /** RPC: the caller's AbortSignal fired; the get gives up now (releasing its lock if it holds one). */
@@ -171,6 +252,9 @@ export class CacheAsideCoordinator extends DurableObject<CoordinatorEnv> {
       waitingGets: this.#gets.waiting,
       watchedKeys: this.#waiters.size,
       commandsInFlight: this.#bridge.inFlight,
+      peekCalls: this.#calls.peek,
+      getCalls: this.#calls.get,
+      getManyCalls: this.#calls.getMany,
     };
   }
 
@@ -195,6 +279,7 @@ export class CacheAsideCoordinator extends DurableObject<CoordinatorEnv> {
   #forgetEverything(): void {
     this.#reads.clear();
     this.#locks.clear();
+    this.#window.clear();
     this.#waiters.wakeAll();
   }
 

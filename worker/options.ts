@@ -179,6 +179,14 @@ export function resolveCoordinatorSettings(env: CoordinatorEnv): CoordinatorSett
  */
 export type Placement = { readonly shards: number } | 'per-key' | ((key: string) => string);
 
+/**
+ * What keeps a stale-while-revalidate refresh alive after the response: a Worker's `ExecutionContext` (the `ctx` of
+ * `fetch(request, env, ctx)`), or any object with a `waitUntil` method.
+ */
+export interface WaitUntilContext {
+  waitUntil(promise: Promise<unknown>): void;
+}
+
 /** Options of {@link CacheAside}. */
 export interface CacheAsideOptions {
   /** Coordinator placement. Default `{ shards: 16 }`. */
@@ -197,6 +205,18 @@ export interface CacheAsideOptions {
   onUnavailable?: 'throw' | 'load';
   /** Loads one isolate runs at once while bypassing an unavailable cache. Default 8. */
   maxBypassLoads?: number;
+  /**
+   * Stale-while-revalidate window (ms) of every get that gives none: values are stored with PX ttl+staleMs and,
+   * once past their ttl, served at once (outcome `stale`) while one refresh runs in the background. Default 0 (off).
+   */
+  staleMs?: number;
+  /** Keeps background refreshes alive (`ctx.waitUntil`) when a get gives no `ctx` of its own. Default: none. */
+  ctx?: WaitUntilContext;
+  /**
+   * Concurrent gets (and getMany keys) of one key in one request share one coordinator call and the first caller's
+   * loader (README, "Coalescing"). Default true; false sends every get on its own.
+   */
+  coalesce?: boolean;
 }
 
 /** Options of {@link CacheAside.fromEnv}: the binding's name, plus the {@link CacheAsideOptions}. */
@@ -212,6 +232,9 @@ export interface ResolvedCacheAsideOptions {
   readonly delTimeoutMs: number;
   readonly onUnavailable: 'throw' | 'load';
   readonly maxBypassLoads: number;
+  readonly staleMs: number;
+  readonly ctx: WaitUntilContext | undefined;
+  readonly coalesce: boolean;
 }
 
 export const CACHE_ASIDE_DEFAULTS = Object.freeze({
@@ -221,6 +244,9 @@ export const CACHE_ASIDE_DEFAULTS = Object.freeze({
   delTimeoutMs: 10_000,
   onUnavailable: 'throw' as 'throw' | 'load',
   maxBypassLoads: 8,
+  staleMs: 0,
+  ctx: undefined as WaitUntilContext | undefined,
+  coalesce: true,
   binding: 'CACHE_ASIDE',
 });
 
@@ -230,6 +256,23 @@ export function positiveMs(name: string, value: unknown): number {
     throw new RangeError(`${name} must be a positive integer (milliseconds); got ${String(value)}`);
   }
   return value;
+}
+
+/** @throws RangeError naming the option when `value` is not a non-negative integer (ms). */
+export function staleWindowMs(name: string, value: unknown): number {
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 0) {
+    throw new RangeError(`${name} must be an integer >= 0 (milliseconds; 0 turns stale-while-revalidate off); got ${String(value)}`);
+  }
+  return value;
+}
+
+/** @throws TypeError naming the option when `value` has no `waitUntil` method. */
+export function waitUntilContext(name: string, value: unknown): WaitUntilContext | undefined {
+  if (value === undefined) return undefined;
+  if (typeof value !== 'object' || value === null || typeof (value as { waitUntil?: unknown }).waitUntil !== 'function') {
+    throw new TypeError(`${name} must be an object with a waitUntil method, such as the Worker's ExecutionContext; got ${value === null ? 'null' : typeof value}`);
+  }
+  return value as WaitUntilContext;
 }
 
 /** @throws TypeError or RangeError naming the option and the value received. */
@@ -253,6 +296,8 @@ export function resolveCacheAsideOptions(options: CacheAsideOptions = {}): Resol
   }
   const namePrefix = options.namePrefix ?? CACHE_ASIDE_DEFAULTS.namePrefix;
   if (typeof namePrefix !== 'string') throw new TypeError(`namePrefix must be a string; got ${typeof namePrefix}`);
+  const coalesce = options.coalesce ?? CACHE_ASIDE_DEFAULTS.coalesce;
+  if (typeof coalesce !== 'boolean') throw new TypeError(`coalesce must be true or false; got ${String(coalesce)}`);
   return Object.freeze({
     placement,
     namePrefix,
@@ -260,5 +305,8 @@ export function resolveCacheAsideOptions(options: CacheAsideOptions = {}): Resol
     delTimeoutMs: positiveMs('delTimeoutMs', options.delTimeoutMs ?? CACHE_ASIDE_DEFAULTS.delTimeoutMs),
     onUnavailable,
     maxBypassLoads,
+    staleMs: staleWindowMs('staleMs', options.staleMs ?? CACHE_ASIDE_DEFAULTS.staleMs),
+    ctx: waitUntilContext('ctx', options.ctx),
+    coalesce,
   });
 }

@@ -7,7 +7,7 @@ import { TRACKED_GET } from '../shared/protocol.ts';
 import type { RespValue } from '../shared/resp/index.ts';
 import type { BridgeSocket } from './bridge-socket.ts';
 import { LocalCache } from './local-cache.ts';
-import type { LocalCacheOptions } from './local-cache.ts';
+import type { Entry, LocalCacheOptions } from './local-cache.ts';
 
 export interface ReadResult {
   readonly value: Uint8Array | null;
@@ -18,12 +18,22 @@ export interface ReadResult {
    * made while the bridge's tracking was down registered no reader, so nothing would ever wake a wait on it.
    */
   readonly watched: boolean;
+  /** When the server's key expires, as far as this read knows (see `Entry.serverUntil`); 0 for a read not kept. */
+  readonly serverUntil: number;
+  readonly serverExact: boolean;
 }
+
+const UNKNOWN_EXPIRY = { serverUntil: 0, serverExact: false } as const;
 
 /** A TRACKED.GET in flight; a push for its key poisons it so its reply is not kept. */
 interface ReadFlight {
   poisoned: boolean;
   promise: Promise<ReadResult>;
+}
+
+/** A local entry as a read result. */
+function localResult(entry: Entry): ReadResult {
+  return { value: entry.value, local: true, watched: true, serverUntil: entry.serverUntil, serverExact: entry.serverExact };
 }
 
 function parseTrackedGet(reply: RespValue): { value: Uint8Array | null; ttlMs: number; cacheable: boolean } {
@@ -63,27 +73,36 @@ export class TrackedReads {
     return this.#cache.get(key);
   }
 
+  /** The live local entry (value and what is known of the server's expiry), or `undefined`; sends nothing. */
+  peekEntry(key: string): Entry | undefined {
+    return this.#cache.entry(key);
+  }
+
   /**
    * A local copy, a shared in-flight read of the key, or a new TRACKED.GET (`fresh` forces the latter). `capMs` caps
-   * how long the server lets us keep the value; `deadlineAt` (epoch ms) is passed on to `BridgeSocket.command`.
+   * how long we keep the value; `staleMs` asks the server for that much more of the PTTL, so a stale-while-revalidate
+   * get learns when the key's fresh part ends (stale-window.ts). `deadlineAt` (epoch ms) goes to `BridgeSocket.command`.
    */
-  read(key: string, capMs: number, deadlineAt: number, fresh = false): Promise<ReadResult> {
+  read(key: string, capMs: number, deadlineAt: number, fresh = false, staleMs = 0): Promise<ReadResult> {
     if (!fresh) {
-      const value = this.#cache.get(key);
-      if (value !== undefined) return Promise.resolve({ value, local: true, watched: true });
+      const entry = this.#cache.entry(key);
+      if (entry !== undefined) return Promise.resolve(localResult(entry));
       const flight = this.#flights.get(key);
       if (flight !== undefined) return flight.promise;
     }
-    const flight: ReadFlight = { poisoned: false, promise: Promise.resolve({ value: null, local: false, watched: false }) };
+    const flight: ReadFlight = { poisoned: false, promise: Promise.resolve({ value: null, local: false, watched: false, ...UNKNOWN_EXPIRY }) };
     const sentAt = Date.now();
+    const askMs = Math.max(1, Math.floor(capMs + staleMs));
     const done = () => { if (this.#flights.get(key) === flight) this.#flights.delete(key); };
-    flight.promise = this.#bridge.command([TRACKED_GET, wireKey(key), Math.max(1, Math.floor(capMs))], deadlineAt).then((reply) => {
+    flight.promise = this.#bridge.command([TRACKED_GET, wireKey(key), askMs], deadlineAt).then((reply) => {
       done();
       const { value, ttlMs, cacheable } = parseTrackedGet(reply);
-      if (cacheable && !flight.poisoned && ttlMs > 0) this.#cache.set(key, value, ttlMs, sentAt);
+      // ttlMs is min(PTTL, askMs): the PTTL itself when below what we asked for, else a lower bound of it.
+      const server = { until: sentAt + ttlMs, exact: ttlMs < askMs };
+      if (cacheable && !flight.poisoned && ttlMs > 0) this.#cache.set(key, value, Math.min(ttlMs, capMs), sentAt, server);
       // A poisoned read was overtaken by a change, whose push the bridge sends us (before the reply if we were not
       // yet a reader); only a read the bridge could not track leaves a wait without a wake-up.
-      return { value, local: false, watched: cacheable || flight.poisoned };
+      return { value, local: false, watched: cacheable || flight.poisoned, serverUntil: server.until, serverExact: server.exact };
     }, (error: unknown) => {
       done();
       throw error;
@@ -97,9 +116,13 @@ export class TrackedReads {
     return this.#generation;
   }
 
-  /** Keeps a value the bridge reported cacheable (a TRACKED.SETKEY reply), unless a `clear` came since `generation`. */
-  fill(key: string, value: Uint8Array | null, ttlMs: number, sentAt: number, generation: number): void {
-    if (generation === this.#generation && ttlMs > 0) this.#cache.set(key, value, ttlMs, sentAt);
+  /**
+   * Keeps a value the bridge reported cacheable (a TRACKED.SETKEY reply asked for `askMs`, as `read` asks), unless a
+   * `clear` came since `generation`.
+   */
+  fill(key: string, value: Uint8Array | null, ttlMs: number, askMs: number, capMs: number, sentAt: number, generation: number): void {
+    if (generation !== this.#generation || ttlMs <= 0) return;
+    this.#cache.set(key, value, Math.min(ttlMs, capMs), sentAt, { until: sentAt + ttlMs, exact: ttlMs < askMs });
   }
 
   /** Drops the key's copy and poisons its read in flight. */

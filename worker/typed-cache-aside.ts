@@ -1,7 +1,7 @@
 // TypedCacheAside: values of type T over a CacheAside, stored as text by a codec (JSON by default), like Go's
 // TypedCacheAsideClient. A codec failure is a SerializationError, never a silent null.
 import { TimeoutError } from '../shared/errors.ts';
-import type { CacheAside, DelOptions, GetOptions, GetResult, Loader } from './cache-aside.ts';
+import type { CacheAside, DelOptions, GetOptions, GetResult, LoadMany, Loader } from './cache-aside.ts';
 import { SerializationError } from './errors.ts';
 
 /** Converts values to and from the text stored in Valkey. Both functions may throw. */
@@ -54,16 +54,7 @@ export class TypedCacheAside<T> {
     const textLoader: Loader | undefined = loader && (async (loadKey, ctx) => {
       const value = await loader(loadKey, ctx);
       produced = { value };
-      let text: unknown;
-      try {
-        text = this.#codec.serialize(value, loadKey);
-      } catch (error) {
-        throw new SerializationError('ERR_SERIALIZE', loadKey, `serializing the value loaded for ${JSON.stringify(loadKey)} failed: ${describe(error)}`, { cause: error });
-      }
-      if (typeof text !== 'string') {
-        throw new SerializationError('ERR_SERIALIZE', loadKey, `serializing the value loaded for ${JSON.stringify(loadKey)} gave ${typeof text}, not a string`);
-      }
-      return text;
+      return this.#serialize(value, loadKey);
     });
     let result: GetResult<string>;
     try {
@@ -75,11 +66,51 @@ export class TypedCacheAside<T> {
       throw error;
     }
     if (result.value === null) return { value: null, outcome: result.outcome };
+    return { value: this.#deserialize(result.value, key), outcome: result.outcome };
+  }
+
+  #serialize(value: T, key: string): string {
+    let text: unknown;
     try {
-      return { value: this.#codec.deserialize(result.value, key), outcome: result.outcome };
+      text = this.#codec.serialize(value, key);
+    } catch (error) {
+      throw new SerializationError('ERR_SERIALIZE', key, `serializing the value loaded for ${JSON.stringify(key)} failed: ${describe(error)}`, { cause: error });
+    }
+    if (typeof text !== 'string') {
+      throw new SerializationError('ERR_SERIALIZE', key, `serializing the value loaded for ${JSON.stringify(key)} gave ${typeof text}, not a string`);
+    }
+    return text;
+  }
+
+  #deserialize(text: string, key: string): T {
+    try {
+      return this.#codec.deserialize(text, key);
     } catch (error) {
       throw new SerializationError('ERR_DESERIALIZE', key, `the cached value of ${JSON.stringify(key)} cannot be deserialized: ${describe(error)}`, { cause: error });
     }
+  }
+
+  /** As `CacheAside.getMany`, for T: loadMany's values are serialized by the codec, and every result deserialized. */
+  async getMany(keys: readonly string[], ttlMs: number, loadMany?: LoadMany<T>, options?: GetOptions): Promise<Map<string, T | null>> {
+    const results = await this.getManyWithOutcome(keys, ttlMs, loadMany, options);
+    return new Map([...results].map(([key, result]) => [key, result.value]));
+  }
+
+  /** As `getMany`, and says how each value was obtained. */
+  async getManyWithOutcome(keys: readonly string[], ttlMs: number, loadMany?: LoadMany<T>, options?: GetOptions): Promise<Map<string, GetResult<T>>> {
+    const textLoadMany: LoadMany | undefined = loadMany && (async (loadKeys, ctx) => {
+      const loaded = await loadMany(loadKeys, ctx);
+      const texts = new Map<string, string>();
+      for (const key of loadKeys) {
+        const value = loaded instanceof Map ? loaded.get(key) : Object.hasOwn(loaded, key) ? (loaded as Record<string, T>)[key] : undefined;
+        if (value !== undefined) texts.set(key, this.#serialize(value, key));
+      }
+      return texts;
+    });
+    const results = await this.#cache.getManyWithOutcome(keys, ttlMs, textLoadMany, options);
+    const typed = new Map<string, GetResult<T>>();
+    for (const [key, result] of results) typed.set(key, { value: result.value === null ? null : this.#deserialize(result.value, key), outcome: result.outcome });
+    return typed;
   }
 
   del(key: string, options?: DelOptions): Promise<void> {

@@ -65,7 +65,7 @@ function note(errors: string[], error: unknown): void {
 const trivialLoader: Loader = (key) => `loaded:${key}`;
 
 async function loop(env: Env, body: LoopRequest): Promise<LoopReply> {
-  const cache = new CacheAside(env.CACHE_ASIDE, { placement: placementOf(body.placement), namePrefix: body.namePrefix ?? 'bench' });
+  const cache = new CacheAside(env.CACHE_ASIDE, { placement: placementOf(body.placement), namePrefix: body.namePrefix ?? 'bench', coalesce: body.coalesce ?? true });
   const loader = body.loader ? trivialLoader : undefined;
   const outcomes: Record<string, number> = {};
   const errors: string[] = [];
@@ -94,7 +94,9 @@ async function loop(env: Env, body: LoopRequest): Promise<LoopReply> {
           const outcome = await env.DIRECT.getByName(body.namePrefix ?? 'direct').get(keys[i]!, body.ttlMs, body.op === 'direct-naive', body.loader === true, body.loaderMs);
           outcomes[outcome] = (outcomes[outcome] ?? 0) + 1;
         } else {
-          const { outcome } = await cache.getWithOutcome(keys[i]!, body.ttlMs, loader);
+          const { outcome } = await (body.staleMs === undefined
+            ? cache.getWithOutcome(keys[i]!, body.ttlMs, loader)
+            : cache.getWithOutcome(keys[i]!, body.ttlMs, loader, { staleMs: body.staleMs }));
           outcomes[outcome] = (outcomes[outcome] ?? 0) + 1;
         }
       } catch (error) {
@@ -142,7 +144,7 @@ async function watch(env: Env, body: WatchRequest): Promise<WatchReply> {
 
 /** `gets` concurrent gets of one cold key through coordinator `coord`, with a loader that takes `loaderMs`. */
 async function stampede(env: Env, body: StampedeRequest): Promise<StampedeReply> {
-  const cache = new CacheAside(env.CACHE_ASIDE, { placement: () => body.coord });
+  const cache = new CacheAside(env.CACHE_ASIDE, { placement: () => body.coord, coalesce: body.coalesce ?? true });
   const marker = await openMarker(env, body.markLabel);
   const value = `stampede:${body.key}`;
   let loaderCalls = 0;

@@ -64,6 +64,11 @@ function shape(quick: boolean, concurrency: number, slow: boolean): Shape {
 const FLOOR = 'bare RPC (floor)';
 const PAYLOAD = 'bare RPC + get payload';
 const HIT = 'hit';
+/** The same local hit with a stale-while-revalidate window: the peek also checks the copy is still fresh. */
+const HIT_SWR = 'hit, staleMs';
+const STALE_MS = 60_000;
+/** The same gets with `coalesce: false`: what coalescing in the caller's isolate costs a lone hit. */
+const HIT_ALONE = 'hit, coalesce: false';
 const UNCACHED = 'uncached get';
 const DIRECT = 'iovalkey GET (Node)';
 const DIY_NAIVE = 'DIY DO: naive local copy (no invalidation)';
@@ -104,7 +109,7 @@ async function run(ctx: BenchContext): Promise<BenchReport> {
       const outcomes: Record<string, Record<string, number>> = {};
       const ticks = new Map<string, number[]>();
       const directLatencies: number[] = [];
-      const workerVariant = (name: string, worker: string, op: LoopRequest['op'], slow: boolean): Variant => {
+      const workerVariant = (name: string, worker: string, op: LoopRequest['op'], slow: boolean, staleMs?: number, coalesce = true): Variant => {
         const { calls, batchSize } = shape(ctx.quick, concurrency, slow);
         const seq = Array.from({ length: calls }, (_, i) => keys[i % KEYS]!);
         outcomes[name] = {};
@@ -112,7 +117,7 @@ async function run(ctx: BenchContext): Promise<BenchReport> {
         return {
           name,
           async run() {
-            const result = await runLoop(w, worker, { ...base, op, keys: seq, concurrency, batchSize });
+            const result = await runLoop(w, worker, { ...base, op, keys: seq, concurrency, batchSize, coalesce, ...(staleMs === undefined ? {} : { staleMs }) });
             addOutcomes(outcomes[name]!, result.reply);
             addTicks(ticks.get(name)!, result.reply.ticks);
             if (result.reply.errors.length > 0) notes.push(`${name} c=${concurrency}: ${result.reply.errors.join('; ')}`);
@@ -126,6 +131,8 @@ async function run(ctx: BenchContext): Promise<BenchReport> {
         workerVariant(FLOOR, 'cached', 'bare', false),
         workerVariant(PAYLOAD, 'cached', 'bare-payload', false),
         workerVariant(HIT, 'cached', 'get', false),
+        workerVariant(HIT_SWR, 'cached', 'get', false, STALE_MS),
+        workerVariant(HIT_ALONE, 'cached', 'get', false, undefined, false),
         workerVariant(UNCACHED, 'uncached', 'get', true),
         workerVariant(DIY_NAIVE, 'cached', 'direct-naive', false),
         workerVariant(DIY_GET, 'cached', 'direct', true),
@@ -148,7 +155,7 @@ async function run(ctx: BenchContext): Promise<BenchReport> {
       tables.push({
         title: `Time per call, concurrency ${concurrency}: sub-batches of calls timed inside the Worker (${result.roundsRun} alternating rounds)`,
         columns: ['variant', 'sub-batches', 'mean ms', 'p50 ms', 'p90 ms', 'p99 ms', 'max ms', 'calls/s', 'p50 / floor', 'paired p50 / floor'],
-        rows: [FLOOR, PAYLOAD, HIT, UNCACHED, DIY_NAIVE, DIY_GET, DIRECT].map((name) => {
+        rows: [FLOOR, PAYLOAD, HIT, HIT_SWR, HIT_ALONE, UNCACHED, DIY_NAIVE, DIY_GET, DIRECT].map((name) => {
           const s = summary(name);
           return [name, s.n, ms(s.mean), ms(s.p50), ms(s.p90), ms(s.p99), ms(s.max), count(1000 / s.p50),
             ratio(s.p50 / floor.p50), ratio(pairedRatio(result, name, FLOOR))];
@@ -159,7 +166,7 @@ async function run(ctx: BenchContext): Promise<BenchReport> {
         title: `Per-call latency, concurrency ${concurrency}: workerd calls by their Date.now() difference (whole ms), iovalkey by performance.now()`,
         columns: ['variant', 'calls', 'p50', 'p99', 'max', 'calls > 1 ms', "mean latency ms (Little's law)"],
         rows: [
-          ...[FLOOR, PAYLOAD, HIT, UNCACHED, DIY_NAIVE, DIY_GET].map((name) => {
+          ...[FLOOR, PAYLOAD, HIT, HIT_SWR, HIT_ALONE, UNCACHED, DIY_NAIVE, DIY_GET].map((name) => {
             const t = ticks.get(name)!;
             return [name, t.reduce((a, b) => a + b, 0), `≤ ${tickPercentile(t, 50) + 1} ms`, `≤ ${tickPercentile(t, 99) + 1} ms`,
               `≤ ${tickPercentile(t, 100) + 1} ms`, `${(overOneMs(t) * 100).toFixed(2)} %`, ms(summary(name).mean * concurrency)];
@@ -172,6 +179,7 @@ async function run(ctx: BenchContext): Promise<BenchReport> {
       const uncached = summary(UNCACHED);
       const hitOverFloor = pairedRatio(result, HIT, FLOOR);
       const uncachedOverHit = pairedRatio(result, UNCACHED, HIT);
+      notes.push(`c=${concurrency}: hit / hit with coalesce: false (paired p50): ${ratio(pairedRatio(result, HIT, HIT_ALONE))}`);
       targets.push(
         { target: `c=${concurrency}: hit p50 ≤ 1.2x bare RPC p50`, actual: `${ms(hit.p50)} vs ${ms(floor.p50)} ms per call: ${ratio(hitOverFloor)} (paired)`, met: hitOverFloor <= 1.2 },
         { target: `c=${concurrency}: uncached get ≥ 3x slower than hit (p50)`, actual: `${ms(uncached.p50)} vs ${ms(hit.p50)} ms per call: ${ratio(uncachedOverHit)} (paired)`, met: uncachedOverHit >= 3 },
@@ -184,16 +192,19 @@ async function run(ctx: BenchContext): Promise<BenchReport> {
         pairedRatios: {
           hitOverFloor,
           hitOverPayloadFloor: pairedRatio(result, HIT, PAYLOAD),
+          staleHitOverHit: pairedRatio(result, HIT_SWR, HIT),
           payloadOverFloor: pairedRatio(result, PAYLOAD, FLOOR),
           uncachedOverHit,
           uncachedOverFloor: pairedRatio(result, UNCACHED, FLOOR),
           hitOverDirect: pairedRatio(result, HIT, DIRECT),
+          hitOverUncoalescedHit: pairedRatio(result, HIT, HIT_ALONE),
         },
         ticks: Object.fromEntries(ticks),
         directLatencyMs: direct1,
         outcomes,
       };
       const all = (o: Record<string, number>) => Object.values(o).reduce((a, b) => a + b, 0);
+      if ((outcomes[HIT_SWR]!.hit ?? 0) !== all(outcomes[HIT_SWR]!)) notes.push(`c=${concurrency}: not every staleMs get was a local hit: ${JSON.stringify(outcomes[HIT_SWR])}`);
       if ((outcomes[HIT]!.hit ?? 0) !== all(outcomes[HIT]!)) notes.push(`c=${concurrency}: not every measured get was a local hit: ${JSON.stringify(outcomes[HIT])}`);
       if ((outcomes[UNCACHED]!['server-hit'] ?? 0) !== all(outcomes[UNCACHED]!)) {
         notes.push(`c=${concurrency}: not every uncached get went to the bridge: ${JSON.stringify(outcomes[UNCACHED])}`);

@@ -34,10 +34,10 @@ interface Tally {
 const STALL_MS = 1_000;
 
 /** One cold key, `coords` coordinators x `gets` gets; returns each get's completion minus the loader's end (ms). */
-async function stampede(workers: BenchWorkers, markers: MarkerServer, key: string, coords: number, gets: number, tally: Tally): Promise<number[]> {
+async function stampede(workers: BenchWorkers, markers: MarkerServer, key: string, coords: number, gets: number, tally: Tally, coalesce = true): Promise<number[]> {
   const label = `stampede:${key}`;
   const replies = await Promise.all(Array.from({ length: coords }, (_, j) =>
-    workers.post<StampedeReply>('main', '/stampede', { key, coord: `stampede-${coords}-${j}`, gets, loaderMs: LOADER_MS, ttlMs: TTL_MS, markLabel: label }, TTL_MS + 10_000)));
+    workers.post<StampedeReply>('main', '/stampede', { key, coord: `stampede-${coords}-${j}`, gets, loaderMs: LOADER_MS, ttlMs: TTL_MS, markLabel: label, coalesce }, TTL_MS + 10_000)));
   await markers.waitFor(label, (m) => m.filter((x) => x.text.startsWith('d')).length >= coords * gets, 5_000);
   const marks = markers.take(label);
   tally.stampedes++;
@@ -71,12 +71,15 @@ async function run(ctx: BenchContext): Promise<BenchReport> {
     const prefix = randomPrefix('st');
     const coords = 10;
     const gets = 100;
-    const tallies = { stampede: newTally(), one: newTally(), single: newTally() };
+    const tallies = { stampede: newTally(), uncoalesced: newTally(), one: newTally(), single: newTally() };
     const STAMPEDE = `${coords} coordinators x ${gets} gets`;
+    const UNCOALESCED = `${STAMPEDE}, coalesce: false`;
     const ONE = `1 coordinator x ${gets} gets`;
     const SINGLE = '1 get (baseline)';
     const variants: Variant[] = [
       { name: STAMPEDE, run: (round) => stampede(w, markers, `${prefix}many:${round}`, coords, gets, tallies.stampede) },
+      // Every get its own RPC (as before coalescing in the caller's isolate): the baseline of the line above.
+      { name: UNCOALESCED, run: (round) => stampede(w, markers, `${prefix}unco:${round}`, coords, gets, tallies.uncoalesced, false) },
       { name: ONE, run: (round) => stampede(w, markers, `${prefix}hundred:${round}`, 1, gets, tallies.one) },
       { name: SINGLE, run: (round) => stampede(w, markers, `${prefix}one:${round}`, 1, 1, tallies.single) },
     ];
@@ -102,7 +105,11 @@ async function run(ctx: BenchContext): Promise<BenchReport> {
     const one = summarize(result.samples.get(ONE)!);
     const loads = tallies.stampede.loaderCalls;
     const completed = Object.entries(tallies.stampede.outcomes).filter(([k]) => k !== 'error').reduce((n, [, v]) => n + v, 0);
-    const notes: string[] = [];
+    const uncoalesced = summarize(result.samples.get(UNCOALESCED)!);
+    const notes: string[] = [
+      `coalesced / uncoalesced: p50 ${(overhead.p50 / uncoalesced.p50).toFixed(2)}x, p99 ${(overhead.p99 / uncoalesced.p99).toFixed(2)}x; ` +
+        `loader calls per stampede uncoalesced: ${[...new Set(tallies.uncoalesced.loaderCalls)].join(', ')}`,
+    ];
     if (tallies.stampede.errors.length > 0) notes.push(`errors: ${tallies.stampede.errors.join('; ')}`);
     if (tallies.stampede.wrongValues > 0) notes.push(`${tallies.stampede.wrongValues} gets returned a value other than the loader's`);
     if (stalled > 0) {
@@ -126,6 +133,7 @@ async function run(ctx: BenchContext): Promise<BenchReport> {
           rows: [
             latencyRow(STAMPEDE, overhead),
             latencyRow(`${STAMPEDE}, gets done within ${STALL_MS} ms only`, prompt),
+            latencyRow(UNCOALESCED, summarize(result.samples.get(UNCOALESCED)!)),
             latencyRow(ONE, one),
             latencyRow(SINGLE, single),
           ],
@@ -133,8 +141,8 @@ async function run(ctx: BenchContext): Promise<BenchReport> {
         {
           title: 'The same by workerd\'s own Date.now() (whole ms; no marker cost in the path)',
           columns: ['variant', 'gets', 'p50 ms', 'p99 ms', 'max ms'],
-          rows: [STAMPEDE, ONE, SINGLE].map((name) => {
-            const t = name === STAMPEDE ? tallies.stampede : name === ONE ? tallies.one : tallies.single;
+          rows: [STAMPEDE, UNCOALESCED, ONE, SINGLE].map((name) => {
+            const t = name === STAMPEDE ? tallies.stampede : name === UNCOALESCED ? tallies.uncoalesced : name === ONE ? tallies.one : tallies.single;
             const c = summarize(t.clockMs);
             return [name, c.n, ms(c.p50), ms(c.p99), ms(c.max)];
           }),

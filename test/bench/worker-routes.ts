@@ -18,6 +18,10 @@ export interface LoopRequest {
   loader?: boolean;
   /** `direct` ops: how long the DIY object's loader takes (ms). */
   loaderMs?: number;
+  /** CacheAside's `coalesce` option (default true). */
+  coalesce?: boolean;
+  /** `get`: a stale-while-revalidate get with this window (ms). */
+  staleMs?: number;
   /** The loop also records the wall time of every `batchSize` completed calls. */
   batchSize: number;
   maxMs: number;
@@ -59,6 +63,8 @@ export interface StampedeRequest {
   loaderMs: number;
   ttlMs: number;
   markLabel: string;
+  /** CacheAside's `coalesce` option (default true). */
+  coalesce?: boolean;
 }
 
 export interface StampedeReply {

@@ -16,6 +16,11 @@ export interface CheckOptions {
   readonly hungGraceMs: number;
   /** Clock granularity allowance for expiry (workerd's clock is ms-granular). */
   readonly expirySlackMs: number;
+  /**
+   * A `stale` answer may come this much before its ttl ended: the coordinator counts the PTTL from when it sent the
+   * read, so it judges a value stale early by the read's latency (the safe side; never late).
+   */
+  readonly staleEarlySlackMs: number;
 }
 
 export const DEFAULT_CHECK_OPTIONS: CheckOptions = Object.freeze({
@@ -23,6 +28,7 @@ export const DEFAULT_CHECK_OPTIONS: CheckOptions = Object.freeze({
   crossClientBoundMs: 1_000,
   hungGraceMs: 2_000,
   expirySlackMs: 5,
+  staleEarlySlackMs: 250,
 });
 
 export interface CheckResult {
@@ -42,6 +48,13 @@ export interface CheckResult {
   readonly unknownValues: number;
   /** Gets not settled by deadline + hungGraceMs. */
   readonly hung: number;
+  /**
+   * Stale-while-revalidate: a `stale` answer whose value a del or write (any coordinator, or outside) had replaced
+   * before the get started (no bound: the window ends at once everywhere), or that was still fresh.
+   */
+  readonly staleOutsideWindow: number;
+  /** Informational: gets answered `stale`. */
+  readonly staleServed: number;
   /** Informational: reads inside an allowed window (served after an ack, within its bound), and the longest lag. */
   readonly windowReads: { readonly outside: number; readonly crossClient: number; readonly maxOutsideLagMs: number; readonly maxCrossLagMs: number };
   /** The first few violations, described. */
@@ -51,7 +64,7 @@ export interface CheckResult {
 /** Total of every rule that must be 0. */
 export function violations(result: CheckResult): number {
   return result.staleAfterBridgeWrite + result.staleAfterOutsideWrite + result.loadStoredAfterDel + result.staleNull +
-    result.servedExpired + result.unknownValues + result.hung;
+    result.servedExpired + result.unknownValues + result.hung + result.staleOutsideWindow;
 }
 
 const OUTSIDE = new Set(['outside-write', 'outside-del', 'flush']);
@@ -185,6 +198,26 @@ export function checkHistory(history: History, options: CheckOptions = DEFAULT_C
     });
   }
 
+  let staleWindow = 0, staleServed = 0;
+  /** Any del or write acknowledged before the stale get started, after the value existed: the window had ended. */
+  const windowEnded = (index: KeyIndex, get: Op, after: number): Op | undefined => {
+    for (const found of [index.outside.earliestEndAfter(after), index.through.earliestEndAfter(after)]) {
+      if (found.end < get.start) return found.op;
+    }
+    return undefined;
+  };
+  /** A stale answer of a value stored at `storedFrom` (or later) with PX `pxMs`: it must have been past its ttl. */
+  const checkStale = (index: KeyIndex, get: Op, existedFrom: number, storedFrom: number, pxMs: number | undefined): void => {
+    staleServed++;
+    const ended = windowEnded(index, get, existedFrom);
+    if (ended !== undefined) {
+      staleWindow++;
+      note(describe(get, 'stale after its window ended', ended));
+    } else if (pxMs !== undefined && get.end! < storedFrom + pxMs - (get.staleMs ?? 0) - options.staleEarlySlackMs) {
+      staleWindow++;
+      note(`get#${get.id} ${get.client} ${get.key} -> ${JSON.stringify(get.value)} answered stale while still fresh`);
+    }
+  };
   let reads = 0, staleA = 0, staleB = 0, staleC = 0, staleNull = 0, expired = 0, unknown = 0, hung = 0;
   let outsideWindow = 0, crossWindow = 0, maxOutsideLag = 0, maxCrossLag = 0;
   const examples: string[] = [];
@@ -254,6 +287,7 @@ export function checkHistory(history: History, options: CheckOptions = DEFAULT_C
     if (load !== undefined) {
       if (load.key !== get.key) { unknown++; note(`get#${get.id} returned ${value} of another key`); continue; }
       if (load.opId === get.id) continue; // its own loader's result: always allowed
+      if (get.outcome === 'stale') checkStale(index, get, load.computedAt, load.computedAt, load.ttlMs);
       const storedAt = storedBy(load);
       const late = storedAt === null ? null : replacedBefore(index, get, storedAt, false);
       if (late) {
@@ -282,6 +316,7 @@ export function checkHistory(history: History, options: CheckOptions = DEFAULT_C
       continue;
     }
     if (write.end === null) continue;
+    if (get.outcome === 'stale') checkStale(index, get, write.end, write.start, write.ttlMs);
     const replaced = replacedBefore(index, get, write.end);
     if (replaced) {
       if (replaced.kind === 'outside') staleB++; else staleA++;
@@ -302,6 +337,8 @@ export function checkHistory(history: History, options: CheckOptions = DEFAULT_C
     servedExpired: expired,
     unknownValues: unknown,
     hung,
+    staleOutsideWindow: staleWindow,
+    staleServed,
     windowReads: { outside: outsideWindow, crossClient: crossWindow, maxOutsideLagMs: Math.round(maxOutsideLag), maxCrossLagMs: Math.round(maxCrossLag) },
     examples,
   };

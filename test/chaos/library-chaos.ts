@@ -20,6 +20,12 @@ export interface LibraryChaosConfig extends ChaosRunConfig {
 const TTL_MS = 5_000;
 const GET_TIMEOUT_MS = 2_000;
 const DEFAULT_LANES = 8;
+/**
+ * Stale-while-revalidate gets: ttl + staleMs = TTL_MS, with a ttl so short that most values (dels and writes replace
+ * each one within a few hundred ms here) are in a window when read, and dels and writes keep ending windows.
+ */
+const STALE_TTL_MS = 60;
+const STALE_MS = TTL_MS - STALE_TTL_MS;
 /** Go clients the environment starts: one per lane (see WorkloadConfig.goClients), for up to this many lanes. */
 const GO_CLIENTS = 12;
 /** The Go clients' marker ttl (the edge coordinators use 500 ms, worker-stack.ts). */
@@ -71,7 +77,8 @@ export async function runLibraryChaos(config: LibraryChaosConfig, shared?: Libra
     const workload = runWorkload(history, {
       keys, clients: w.clients, direct: stack.direct, lanes: config.lanes ?? DEFAULT_LANES, goClients: env.go.clients, goShare: config.goShare, durationMs: config.durationMs, maxOps: config.maxOps,
       ttlMs: TTL_MS, getTimeoutMs: GET_TIMEOUT_MS, hungGraceMs: DEFAULT_CHECK_OPTIONS.hungGraceMs, random,
-      mix: config.mix ?? { get: 60, peek: 10, del: 14, bridgeWrite: 0, outsideWrite: 11, outsideDel: 5 },
+      mix: config.mix ?? { get: 30, many: 6, peek: 10, del: 14, bridgeWrite: 0, outsideWrite: 11, outsideDel: 5, swr: 24 },
+      stale: { ttlMs: STALE_TTL_MS, staleMs: STALE_MS },
       loaders: { slow: 0.1, fail: 0.08, hang: 0.02 },
     });
     const injected = await runFaultLoop(history, {
@@ -83,6 +90,8 @@ export async function runLibraryChaos(config: LibraryChaosConfig, shared?: Libra
     w.setLoaderDeath(false);
     w.setLoaderStorm(false);
     await stack.waitReady(15_000);
+    // Background refreshes may still be storing: the sweep compares coordinators with the server, so let them end.
+    await w.waitIdle(keys, 15_000).catch(() => {});
     const quiescence = await quiesce(history, keys, w.clients, async (key) => stack.direct.get(key));
     const check = checkHistory(history, { ...DEFAULT_CHECK_OPTIONS, ...config.check });
     return {
@@ -95,14 +104,16 @@ export async function runLibraryChaos(config: LibraryChaosConfig, shared?: Libra
   }
 }
 
-/** Gets and dels run by Go clients and by edge coordinators (the quiescence sweep is edge-only). */
-function opsByOrigin(history: History): { goOps: number; edgeOps: number } {
+/** Gets and dels run by Go clients and by edge coordinators (the quiescence sweep is edge-only), and getMany keys answered. */
+function opsByOrigin(history: History): { goOps: number; edgeOps: number; manyReads: number } {
   let goOps = 0;
   let edgeOps = 0;
+  let manyReads = 0;
   for (const op of history.ops) {
+    if (op.many && op.ok) manyReads++;
     if (op.kind !== 'get' && op.kind !== 'del') continue;
     if (op.client.startsWith('go/')) goOps++;
     else edgeOps++;
   }
-  return { goOps, edgeOps };
+  return { goOps, edgeOps, manyReads };
 }

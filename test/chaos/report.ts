@@ -55,6 +55,7 @@ export function formatReport(report: ChaosReport): string {
     `reads checked ${c.reads}; stale (a) after a del/write through the bridge ${c.staleAfterBridgeWrite}; ` +
       `(b) after an outside write past the bound ${c.staleAfterOutsideWrite}; (c) load stored after a del ${c.loadStoredAfterDel}; ` +
       `stale null ${c.staleNull}; served expired ${c.servedExpired}; unknown values ${c.unknownValues}`,
+    `stale-while-revalidate: ${c.staleServed} stale answers, ${c.staleOutsideWindow} outside their window`,
     `hung gets ${c.hung}; sweep failures ${q.sweepFailures}; (d) disagreements ${q.disagreements}; locks left ${q.placeholdersLeft}`,
     `allowed windows: ${c.windowReads.outside} reads after an outside write within the bound (max lag ${c.windowReads.maxOutsideLagMs} ms), ` +
       `${c.windowReads.crossClient} on another coordinator within the push bound (max lag ${c.windowReads.maxCrossLagMs} ms)`,

@@ -19,6 +19,8 @@ export interface WorkerStack {
   readonly clients: readonly ChaosClient[];
   /** Where the origin records computed values (swap it between runs that share the stack). */
   history: History;
+  /** Resolves once no coordinator of `keys` runs a get or a background refresh (bounded by `timeoutMs`). */
+  waitIdle(keys: readonly string[], timeoutMs: number): Promise<void>;
   /** Resets (ctx.abort) the coordinator a client uses for `key`. */
   abortCoordinator(client: ChaosClient, key: string): Promise<void>;
   /** While on, gets' HTTP requests are cut by the test while their loader runs: the calling isolate's request dies. */
@@ -104,7 +106,8 @@ export async function startWorkerStack(stack: BridgeStack, history: History, opt
     for (const prefix of families) {
       const client: ChaosClient = {
         name: `${worker}/${prefix}`,
-        async get(op, ttlMs, plan, timeoutMs) {
+        swr: true,
+        async get(op, ttlMs, plan, timeoutMs, staleMs) {
           let effective: LoaderPlan | null = plan;
           if (plan && modes.storm) effective = { delayMs: plan.delayMs + 150, fail: plan.fail || Math.random() < 0.3 };
           const kill = plan !== null && modes.death && Math.random() < 0.5;
@@ -114,6 +117,8 @@ export async function startWorkerStack(stack: BridgeStack, history: History, opt
           try {
             const answer = await call(worker, '/get', {
               key: op.key, ttl: ttlMs, timeout: timeoutMs, op: op.id, prefix,
+              // Half the stale-while-revalidate gets refresh under waitUntil, half before answering (no ctx).
+              ...(staleMs ? { stale: staleMs, ...(op.id % 2 === 0 ? { noCtx: 1 } : {}) } : {}),
               ...(effective ? { delay: effective.delayMs, fail: effective.fail ? 1 : 0 } : { loader: 0 }),
             }, controller.signal);
             if (!answer.ok) throw failure(answer.error!);
@@ -121,6 +126,15 @@ export async function startWorkerStack(stack: BridgeStack, history: History, opt
           } finally {
             clearTimeout(timer);
           }
+        },
+        async getMany(ops, ttlMs, plan, timeoutMs) {
+          const effective = modes.storm ? { delayMs: plan.delayMs + 150, fail: plan.fail || Math.random() < 0.3 } : plan;
+          const answer = await call(worker, '/many', {
+            keys: JSON.stringify(ops.map((op) => op.key)), ops: JSON.stringify(ops.map((op) => op.id)), ttl: ttlMs, timeout: timeoutMs, prefix,
+            delay: effective.delayMs, fail: effective.fail ? 1 : 0,
+          }) as { ok: boolean; results?: Array<{ value: string | null; outcome: string }>; error?: { name: string; code?: string; message: string } };
+          if (!answer.ok) throw failure(answer.error!);
+          return answer.results!;
         },
         async del(key, timeoutMs) {
           const answer = await call(worker, '/del', { key, timeout: timeoutMs, prefix });
@@ -135,6 +149,16 @@ export async function startWorkerStack(stack: BridgeStack, history: History, opt
     clients,
     get history() { return current; },
     set history(next: History) { current = next; },
+    async waitIdle(keys, timeoutMs) {
+      const until = performance.now() + timeoutMs;
+      for (;;) {
+        const answers = await Promise.all([...homes.values()].flatMap((home) =>
+          keys.map((key) => call(home.worker, '/busy', { key, prefix: home.prefix }) as Promise<{ ok: boolean; activeGets?: number }>)));
+        if (answers.every((a) => a.ok && a.activeGets === 0)) return;
+        if (performance.now() > until) throw new Error(`coordinators still busy after ${timeoutMs} ms`);
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+    },
     async abortCoordinator(client, key) {
       const home = homes.get(client)!;
       await call(home.worker, '/abort', { key, prefix: home.prefix });

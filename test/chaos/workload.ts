@@ -13,11 +13,18 @@ export interface LoaderPlan {
 /** A coordinator the workload drives (a miniature one over the bridge, or the library in workerd). */
 export interface ChaosClient {
   readonly name: string;
-  /** Runs a get for `op` (its id names the loaded value). Resolves with the answer; rejects with the error. */
-  get(op: Op, ttlMs: number, loader: LoaderPlan | null, timeoutMs: number): Promise<{ value: string | null; outcome: string }>;
+  /**
+   * Runs a get for `op` (its id names the loaded value, and its refresh's). Resolves with the answer; rejects with
+   * the error. `staleMs`: a stale-while-revalidate get (clients with `swr` only).
+   */
+  get(op: Op, ttlMs: number, loader: LoaderPlan | null, timeoutMs: number, staleMs?: number): Promise<{ value: string | null; outcome: string }>;
+  /** True when the client runs stale-while-revalidate gets (the library); others get plain gets instead. */
+  readonly swr?: boolean;
   del(key: string, timeoutMs: number): Promise<void>;
   /** A write through the bridge, when the client has one. */
   write?(key: string, value: string, ttlMs: number, timeoutMs: number): Promise<void>;
+  /** A getMany, one op per key (each op's id names the value loaded for its key), when the client has one. */
+  getMany?(ops: readonly Op[], ttlMs: number, loader: LoaderPlan, timeoutMs: number): Promise<Array<{ value: string | null; outcome: string }>>;
 }
 
 export interface WorkloadConfig {
@@ -31,7 +38,14 @@ export interface WorkloadConfig {
   readonly ttlMs: number;
   readonly getTimeoutMs: number;
   /** Weights of each operation (need not sum to 1). */
-  readonly mix: { readonly get: number; readonly peek: number; readonly del: number; readonly bridgeWrite: number; readonly outsideWrite: number; readonly outsideDel: number };
+  readonly mix: {
+    readonly get: number; readonly peek: number; readonly del: number; readonly bridgeWrite: number; readonly outsideWrite: number; readonly outsideDel: number;
+    readonly swr?: number;
+    /** getMany of 2–3 distinct keys with one loadMany (clients without getMany run a get instead). Default 0. */
+    readonly many?: number;
+  };
+  /** Stale-while-revalidate gets (`mix.swr`): their ttl (short, so windows open during a run) and window. */
+  readonly stale?: { readonly ttlMs: number; readonly staleMs: number };
   /** Chance a loader is slow (100–400 ms), fails, or outlives the get's deadline. */
   readonly loaders: { readonly slow: number; readonly fail: number; readonly hang: number };
   /** Extra time past a get's deadline before the workload stops waiting for it (it then counts as hung). */
@@ -67,7 +81,7 @@ export async function runWorkload(history: History, config: WorkloadConfig): Pro
   const random = config.random ?? Math.random;
   const endAt = performance.now() + config.durationMs;
   let started = 0;
-  const entries = Object.entries(config.mix) as Array<[keyof WorkloadConfig['mix'], number]>;
+  const entries = Object.entries(config.mix).filter(([, weight]) => weight !== undefined) as Array<[keyof WorkloadConfig['mix'], number]>;
   const total = entries.reduce((sum, [, w]) => sum + w, 0);
   const pickKind = () => {
     let r = random() * total;
@@ -88,7 +102,9 @@ export async function runWorkload(history: History, config: WorkloadConfig): Pro
       // Go has no peek (its Get always loads) and no bridge writes: only loader gets and dels go to Go.
       const goes = goShare > 0 && (kind === 'get' || kind === 'del') && random() < goShare;
       const client = goes ? config.goClients![laneIndex]! : pick(config.clients);
-      const failed = await runOne(history, config, kind === 'bridgeWrite' && !client.write ? 'get' : kind, key, client, random);
+      const unsupported = (kind === 'bridgeWrite' && !client.write) || (kind === 'swr' && (!client.swr || config.stale === undefined)) ||
+        (kind === 'many' && !client.getMany);
+      const failed = await runOne(history, config, unsupported ? 'get' : kind, key, client, random);
       // An application backs off after an error instead of spinning on an unavailable cache (think time, not sync).
       if (failed) await new Promise((resolve) => setTimeout(resolve, 5 + random() * 20));
     }
@@ -110,6 +126,27 @@ async function startOne(history: History, config: WorkloadConfig, kind: keyof Wo
       const loader = kind === 'get' ? pickLoader(config, random) : null;
       const op = history.begin('get', key, client.name, { deadline: performance.now() + config.getTimeoutMs, loader: loader !== null });
       await bounded(client.get(op, config.ttlMs, loader, config.getTimeoutMs).then(
+        (answer) => history.succeed(op, answer),
+        (error: unknown) => history.fail(op, errorName(error))), cap);
+      return op;
+    }
+    case 'many': {
+      const others = config.keys.filter((k) => k !== key);
+      const keys = [key];
+      const count = 1 + Math.floor(random() * 2);
+      while (keys.length <= count && others.length > 0) keys.push(others.splice(Math.floor(random() * others.length), 1)[0]!);
+      const loader = pickLoader(config, random);
+      const deadline = performance.now() + config.getTimeoutMs;
+      const ops = keys.map((k) => history.begin('get', k, client.name, { deadline, loader: true, many: true }));
+      await bounded(client.getMany!(ops, config.ttlMs, loader, config.getTimeoutMs).then(
+        (answers) => ops.forEach((op, i) => history.succeed(op, answers[i]!)),
+        (error: unknown) => ops.forEach((op) => history.fail(op, errorName(error)))), cap);
+      return ops[0]!;
+    }
+    case 'swr': {
+      const { ttlMs, staleMs } = config.stale!;
+      const op = history.begin('get', key, client.name, { deadline: performance.now() + config.getTimeoutMs, loader: true, ttlMs, staleMs });
+      await bounded(client.get(op, ttlMs, pickLoader(config, random), config.getTimeoutMs, staleMs).then(
         (answer) => history.succeed(op, answer),
         (error: unknown) => history.fail(op, errorName(error))), cap);
       return op;

@@ -24,17 +24,22 @@ afterAll(async () => {
 });
 
 /** Sends raw bytes to the bridge's port and resolves with the first response line (bounded). */
-function rawRequest(request: string): Promise<string> {
+async function rawRequest(request: string): Promise<string> {
+  return (await rawHead(request)).split('\r\n')[0]!;
+}
+
+/** Sends raw bytes to a bridge's port (from `localAddress`) and resolves with the response head (bounded). */
+function rawHead(request: string, to: Bridge = bridge, localAddress?: string): Promise<string> {
   return new Promise((resolve, reject) => {
-    const socket = tcpConnect(bridge.port, bridge.host);
+    const socket = tcpConnect({ port: to.port, host: to.host, localAddress });
     let received = '';
     const timer = setTimeout(() => { socket.destroy(); reject(new Error(`no answer to a raw request: ${JSON.stringify(received)}`)); }, 5_000);
     socket.on('data', (chunk) => {
       received += chunk.toString('latin1');
-      if (received.includes('\r\n')) {
+      if (received.includes('\r\n\r\n')) {
         clearTimeout(timer);
         socket.destroy();
-        resolve(received.split('\r\n')[0]!);
+        resolve(received.split('\r\n\r\n')[0]!);
       }
     });
     socket.on('error', (err) => { clearTimeout(timer); reject(err); });
@@ -95,6 +100,36 @@ describe('abuse: credentials', () => {
     const client = await RespWsClient.connect(bridge.url, { token: TEST_TOKEN });
     expect(await client.call('PING')).toEqual(new RespSimple('PONG'));
     await client.close();
+  });
+
+  it('throttles an address past maxAuthFailuresPerAddress with 429, without looking at the token, and keeps serving others', async () => {
+    const throttled = await startReadyBridge(server.url, { maxAuthFailuresPerAddress: 3, authFailureWindowMs: 600_000 });
+    try {
+      const bystander = await RespWsClient.connect(throttled.url, { token: TEST_TOKEN });
+      for (let i = 0; i < 3; i++) expect(await RespWsClient.refusal(throttled.url, { token: `wrong-token-${i}-0123456789abcdef` })).toEqual(UNAUTHORIZED);
+      expect(await RespWsClient.refusal(throttled.url, { token: 'wrong-token-x-0123456789abcdef' }))
+        .toEqual({ status: 429, body: { error: 'too many failed authentications from this address; retry later' } });
+      const upgrade = (token: string) => `GET /resp HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
+        `Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nAuthorization: Bearer ${token}\r\n\r\n`;
+      // Not verified: even the valid token is refused from this address until the window ends.
+      const head = await rawHead(upgrade(TEST_TOKEN), throttled);
+      expect(head.split('\r\n')[0]).toBe('HTTP/1.1 429 Too Many Requests');
+      const retryAfter = Number(/^Retry-After: (\d+)$/m.exec(head)?.[1]);
+      expect(retryAfter).toBeGreaterThan(0);
+      expect(retryAfter).toBeLessThanOrEqual(600);
+      // Another source address is not throttled (loopback has all of 127/8).
+      expect((await rawHead(upgrade('wrong-token-y-0123456789abcdef'), throttled, '127.0.0.2')).split('\r\n')[0]).toBe('HTTP/1.1 401 Unauthorized');
+      expect((await rawHead(upgrade(TEST_TOKEN), throttled, '127.0.0.3')).split('\r\n')[0]).toBe('HTTP/1.1 101 Switching Protocols');
+      // The session opened before is served as before, and the refusals are counted.
+      expect(await bystander.call('PING')).toEqual(new RespSimple('PONG'));
+      expect(bystander.arrivals.filter((a) => a.kind === 'push')).toHaveLength(0);
+      const text = await throttled.metricsText();
+      expect(text).toMatch(/^bridge_auth_failures_total\{reason="throttled"\} 2$/m);
+      expect(text).toMatch(/^bridge_auth_failures_total\{reason="invalid"\} 4$/m);
+      await bystander.close();
+    } finally {
+      await throttled.close();
+    }
   });
 
   it('refuses a broken WebSocket handshake that carries a valid token, and stays up', async () => {

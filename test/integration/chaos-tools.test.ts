@@ -9,13 +9,13 @@ import { History, type Op, type OpKind } from '../chaos/history.ts';
 import { startTcpProxy } from '../support/tcp-proxy.ts';
 
 /** A history with explicit times (ms), so each rule's boundary is exact. */
-function build(ops: Array<{ kind: OpKind; client?: string; start: number; end: number | null; value?: string | null; outcome?: string; ok?: boolean; ttlMs?: number; deadline?: number }>,
+function build(ops: Array<{ kind: OpKind; client?: string; start: number; end: number | null; value?: string | null; outcome?: string; ok?: boolean; ttlMs?: number; deadline?: number; staleMs?: number }>,
   loads: Array<{ value: string; opIndex: number; computedAt: number }> = []): History {
   const history = new History();
   const made: Op[] = [];
   for (const spec of ops) {
     const op = history.begin(spec.kind, spec.kind === 'flush' ? '' : 'k', spec.client ?? (spec.kind.startsWith('outside') ? 'outside' : 'c0'),
-      { value: spec.value, ttlMs: spec.ttlMs, deadline: spec.deadline });
+      { value: spec.value, ttlMs: spec.ttlMs, deadline: spec.deadline, staleMs: spec.staleMs });
     Object.assign(op, { start: spec.start, end: spec.end, ok: spec.ok ?? true, outcome: spec.outcome });
     made.push(op);
   }
@@ -54,6 +54,27 @@ describe('chaos tools: the checker', () => {
     expect(at(3 + bound - 1).staleAfterBridgeWrite).toBe(0);
     expect(at(3 + bound - 1).windowReads.crossClient).toBe(1);
     expect(at(3 + bound + 1).staleAfterBridgeWrite).toBe(1);
+  });
+
+  it('flags a stale answer after any del or write was acknowledged (no push bound), and one given while still fresh', () => {
+    const bound = DEFAULT_CHECK_OPTIONS.crossClientBoundMs;
+    const afterDel = (outcome: string) => checkHistory(build([
+      { kind: 'outside-write', start: 0, end: 1, value: 'w1', ttlMs: 1_000 },
+      { kind: 'del', client: 'c1', start: 2, end: 3 },
+      { kind: 'get', start: 5, end: 6, value: 'w1', outcome, staleMs: 500 },
+    ]));
+    // A fresh copy on another coordinator may lag by the push; a stale answer may not.
+    expect(violations(afterDel('hit'))).toBe(0);
+    expect(afterDel('stale').staleOutsideWindow).toBe(1);
+    expect(bound).toBeGreaterThan(5);
+    const at = (getStart: number) => checkHistory(build([
+      { kind: 'outside-write', start: 0, end: 1, value: 'w1', ttlMs: 1_000 },
+      { kind: 'get', start: getStart, end: getStart + 1, value: 'w1', outcome: 'stale', staleMs: 500 },
+    ]));
+    // Fresh until 1000 - 500; a stale answer may come early by the read's latency (staleEarlySlackMs), no more.
+    expect(at(600).staleOutsideWindow).toBe(0);
+    expect(at(500 - DEFAULT_CHECK_OPTIONS.staleEarlySlackMs - 10).staleOutsideWindow).toBe(1);
+    expect(at(600).staleServed).toBe(1);
   });
 
   it('flags (b) only past the bound for writes made outside the bridge', () => {

@@ -30,6 +30,10 @@ describe('chaos: the library under faults', () => {
     const report = await runLibraryChaos({ name: 'library, no fault', durationMs: DURATION_MS, maxOps: MAX_OPS, faults: [], dataDelayMs: 20, goShare: GO_SHARE }, env);
     expect(failures(report), formatReport(report)).toBe(0);
     expect(report.extra?.goOps, formatReport(report)).toBeGreaterThan(0);
+    // getMany keys (2-3 per call, one loadMany) are checked like any get.
+    expect(report.extra?.manyReads, formatReport(report)).toBeGreaterThan(0);
+    // Stale-while-revalidate gets are in the mix, and their windows opened: stale answers were checked too.
+    expect(report.check.staleServed, formatReport(report)).toBeGreaterThan(0);
     // The quiescence sweep alone reads 2 × 4 coordinators × 4 keys; more means the workload's reads were checked too.
     expect(report.check.reads, formatReport(report)).toBeGreaterThan(32);
   });

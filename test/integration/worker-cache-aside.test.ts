@@ -172,7 +172,8 @@ describe('worker cache-aside: lock and liveness marker', () => {
     await redis.set(marker, '', 'PX', 20_000);
     await redis.set(key, marker, 'PX', 20_000);
     const coords = [`${prefix}a`, `${prefix}b`];
-    const bursts = coords.map((coord) => workers.getJson<{ results: Answer[] }>(`/burst?${query({ key, coord, n: 5, ttl: 10_000 })}`));
+    // coalesce=0: five gets reach each coordinator (coalesced, the isolate would send one per coordinator).
+    const bursts = coords.map((coord) => workers.getJson<{ results: Answer[] }>(`/burst?${query({ key, coord, n: 5, ttl: 10_000, coalesce: '0' })}`));
     await waitFor(async () => {
       const all = await Promise.all(coords.map((coord) => stats({ coord })));
       return all.every((s) => s.waitingGets === 5);
@@ -295,13 +296,14 @@ async function setCalls(): Promise<number> {
 }
 
 describe('worker cache-aside: stampede protection', () => {
+  // Uncoalesced (coalesce=0), so every get reaches its coordinator: the coordinators' own stampede protection.
   it('runs the loader exactly once for 10 coordinators x 100 concurrent gets of a cold key, one lock attempt per coordinator', async () => {
     const prefix = randomPrefix('stampede');
     const key = `${prefix}k`;
     origin.script(key, { delayMs: 200 });
     const setCallsBefore = await setCalls();
     const bursts = await Promise.all(Array.from({ length: 10 }, (_, i) =>
-      workers.getJson<{ results: Answer[] }>(`/burst?${query({ key, coord: `${prefix}c${i}`, n: 100, ttl: 10_000 })}`)));
+      workers.getJson<{ results: Answer[] }>(`/burst?${query({ key, coord: `${prefix}c${i}`, n: 100, ttl: 10_000, coalesce: '0' })}`)));
     // One lock attempt and one marker per coordinator (plus marker refreshes), not one SET per get (1000+).
     expect((await setCalls()) - setCallsBefore).toBeLessThan(200);
     const results = bursts.flatMap((b) => b.results);

@@ -64,6 +64,25 @@ describe('bridge options', () => {
     expect(thrown(() => resolveBridgeOptions({ ...base, logLevel: 'loud' as 'info' })).message).toBe('logLevel must be one of debug, info, warn, error, silent, got "loud"');
   });
 
+  it('resolves the budgets per token from the bridge-wide defaults or the entry, naming a bad field', () => {
+    const resolved = resolveBridgeOptions({
+      ...base,
+      maxInflightPerToken: 32,
+      tokens: [{ token: TOKEN }, { token: TOKEN + 'x', prefix: 'a:', maxInflight: 4, maxOwedBytes: 4096 }],
+    });
+    expect(resolved.tokens.map((t) => [t.maxInflight, t.maxOwedBytes])).toEqual([[32, 64 * 1024 * 1024], [4, 4096]]);
+    expect(resolved).toMatchObject({ maxInflightTotal: 256, maxInflightPerToken: 32, maxOwedBytesPerToken: 64 * 1024 * 1024 });
+    const field = thrown(() => resolveBridgeOptions({ ...base, tokens: [{ token: TOKEN, maxInflight: 0 }] }));
+    expect(field).toBeInstanceOf(RangeError);
+    expect(field.message).toBe('tokens[0].maxInflight must be between 1 and 10000000, got 0');
+    expect(field.option).toBe('tokens');
+    expect(thrown(() => resolveBridgeOptions({ ...base, tokens: [{ token: TOKEN, maxOwedBytes: 10 }] })).message)
+      .toBe('tokens[0].maxOwedBytes must be between 1024 and 68719476736, got 10');
+    expect(thrown(() => resolveBridgeOptions({ ...base, maxInflightTotal: 0 })).message).toBe('maxInflightTotal must be between 1 and 10000000, got 0');
+    expect(thrown(() => resolveBridgeOptions({ ...base, maxAuthFailuresPerAddress: -1 })).message)
+      .toBe('maxAuthFailuresPerAddress must be between 0 and 1000000, got -1');
+  });
+
   it('parses redis:// and rediss:// URLs without leaking the password', () => {
     expect(parseValkeyUrl('valkeyUrl', 'rediss://user:p%40ss@cache.example:6380/3')).toEqual({
       host: 'cache.example', port: 6380, username: 'user', password: 'p@ss', db: 3, tls: true, display: 'rediss://cache.example:6380/3',
@@ -91,6 +110,18 @@ describe('bridge configuration from environment and flags', () => {
     );
     expect(options).toMatchObject({ valkeyUrl: 'redis://10.0.0.1:6390', port: 9001, maxInflight: 8, maxSessions: 5, extraCommands: ['hset', 'hdel'] });
     expect(options.tokens).toEqual([{ token: TOKEN }]);
+  });
+
+  it('reads the budgets per token and the auth throttle from the environment and BRIDGE_TOKENS entries', () => {
+    const { options } = readConfig({
+      BRIDGE_TOKENS: JSON.stringify([{ token: TOKEN, prefix: 'a:', maxInflight: 4, maxOwedBytes: 4096 }]),
+      BRIDGE_MAX_INFLIGHT_TOTAL: '100', BRIDGE_MAX_INFLIGHT_PER_TOKEN: '50', BRIDGE_MAX_OWED_BYTES_PER_TOKEN: '1048576',
+      BRIDGE_MAX_AUTH_FAILURES_PER_ADDRESS: '5', BRIDGE_AUTH_FAILURE_WINDOW_MS: '30000',
+    }, []);
+    expect(options).toMatchObject({
+      maxInflightTotal: 100, maxInflightPerToken: 50, maxOwedBytesPerToken: 1_048_576, maxAuthFailuresPerAddress: 5, authFailureWindowMs: 30_000,
+    });
+    expect(options.tokens).toEqual([{ token: TOKEN, prefix: 'a:', maxInflight: 4, maxOwedBytes: 4096 }]);
   });
 
   it('combines BRIDGE_TOKEN with the BRIDGE_TOKENS list', () => {

@@ -69,8 +69,22 @@ describe('worker options: CacheAside', () => {
   it('defaults to 16 shards, no extra timeout, and throwing when the cache is unavailable', () => {
     expect(resolveCacheAsideOptions()).toEqual({
       placement: { shards: 16 }, namePrefix: 'valkeyaside', timeoutMs: undefined, delTimeoutMs: 10_000,
-      onUnavailable: 'throw', maxBypassLoads: 8,
+      onUnavailable: 'throw', maxBypassLoads: 8, staleMs: 0, ctx: undefined, coalesce: true,
     });
+  });
+
+  it('rejects a coalesce that is not a boolean, naming it', () => {
+    expect(resolveCacheAsideOptions({ coalesce: false }).coalesce).toBe(false);
+    expect(() => resolveCacheAsideOptions({ coalesce: 'no' as never })).toThrow(new TypeError('coalesce must be true or false; got no'));
+  });
+
+  it('takes staleMs and a ctx with waitUntil, rejecting others by name', () => {
+    const ctx = { waitUntil: () => {} };
+    expect(resolveCacheAsideOptions({ staleMs: 30_000, ctx })).toMatchObject({ staleMs: 30_000, ctx });
+    expect(() => resolveCacheAsideOptions({ staleMs: -1 })).toThrow(new RangeError(
+      'staleMs must be an integer >= 0 (milliseconds; 0 turns stale-while-revalidate off); got -1'));
+    expect(() => resolveCacheAsideOptions({ ctx: {} as never })).toThrow(new TypeError(
+      "ctx must be an object with a waitUntil method, such as the Worker's ExecutionContext; got object"));
   });
 
   it('rejects an invalid onUnavailable or maxBypassLoads, naming it', () => {

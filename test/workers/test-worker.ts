@@ -70,6 +70,9 @@ function cacheFor(env: Env, params: URLSearchParams): CacheAside {
   const coord = params.get('coord');
   const options: CacheAsideOptions = coord === null ? {} : { placement: () => coord };
   if (params.get('onUnavailable') === 'load') options.onUnavailable = 'load';
+  if (params.get('coalesce') === '0') options.coalesce = false;
+  const shards = int(params, 'shards');
+  if (coord === null && shards !== undefined) options.placement = { shards };
   const maxBypass = int(params, 'maxBypass');
   if (maxBypass !== undefined) options.maxBypassLoads = maxBypass;
   return CacheAside.fromEnv(env, options);
@@ -90,7 +93,7 @@ function bytesKey(params: URLSearchParams): string | Uint8Array {
 }
 
 /** A get through the bytes view; `valueHex` makes the loader return those bytes, else it loads the origin's body. */
-async function bytesGet(env: Env, params: URLSearchParams): Promise<Response> {
+async function bytesGet(env: Env, params: URLSearchParams, ctx: ExecutionContext): Promise<Response> {
   const cache = cacheFor(env, params).bytes();
   const ttlMs = int(params, 'ttl') ?? 5_000;
   const valueHex = params.get('valueHex');
@@ -101,7 +104,7 @@ async function bytesGet(env: Env, params: URLSearchParams): Promise<Response> {
       ? () => fromHex(valueHex)
       : async (key, ctx) => new TextEncoder().encode(await origin(typeof key === 'string' ? key : toHex(key)!, ctx as LoaderContext));
   try {
-    const { value, outcome } = await cache.getWithOutcome(bytesKey(params), ttlMs, loader);
+    const { value, outcome } = await cache.getWithOutcome(bytesKey(params), ttlMs, loader, staleOptions(params, ctx));
     return json({ ok: true, valueHex: toHex(value), outcome });
   } catch (error) {
     return json({ ok: false, error: report(error) });
@@ -117,7 +120,10 @@ async function bytesDel(env: Env, params: URLSearchParams): Promise<Response> {
   }
 }
 
-/** Loads from ORIGIN; `negTtlMs` turns a 404 into a short-lived NOT_FOUND, `ttlOverrideMs` sets the ttl always. */
+/**
+ * Loads from ORIGIN; `negTtlMs` turns a 404 into a short-lived NOT_FOUND, `ttlOverrideMs` sets the ttl always;
+ * `failLoad` throws after the origin answered (so the origin still counts the load).
+ */
 function originLoader(env: Env, params: URLSearchParams, onThrow: (error: unknown) => void): Loader {
   const negTtlMs = int(params, 'negTtl');
   const ttlOverrideMs = int(params, 'ttlOverride');
@@ -125,6 +131,7 @@ function originLoader(env: Env, params: URLSearchParams, onThrow: (error: unknow
     try {
       const res = await fetch(`${env.ORIGIN}/load/${encodeURIComponent(key)}`, { signal: ctx.signal });
       const body = await res.text();
+      if (params.has('failLoad')) throw new OriginError(503, `failLoad: ${body}`);
       if (res.status === 404 && negTtlMs !== undefined) {
         ctx.setTtl(negTtlMs);
         return NOT_FOUND;
@@ -139,12 +146,19 @@ function originLoader(env: Env, params: URLSearchParams, onThrow: (error: unknow
   };
 }
 
-async function get(env: Env, params: URLSearchParams): Promise<Response> {
+/** Stale-while-revalidate: `stale` is the window (ms); the refresh runs under the request's ctx unless `noCtx`. */
+function staleOptions(params: URLSearchParams, ctx: ExecutionContext): GetOptions {
+  const staleMs = int(params, 'stale');
+  if (staleMs === undefined) return {};
+  return params.has('noCtx') ? { staleMs } : { staleMs, ctx };
+}
+
+async function get(env: Env, params: URLSearchParams, ctx: ExecutionContext): Promise<Response> {
   const cache = cacheFor(env, params);
   // keyJson: a JSON string, for keys a URL cannot carry (a lone surrogate becomes U+FFFD in a query string).
   const key = params.has('keyJson') ? JSON.parse(params.get('keyJson')!) as string : params.get('key')!;
   const ttlMs = int(params, 'ttl') ?? 5_000;
-  const options: GetOptions = {};
+  const options: GetOptions = staleOptions(params, ctx);
   const timeoutMs = int(params, 'timeout');
   if (timeoutMs !== undefined) options.timeoutMs = timeoutMs;
   const controller = new AbortController();
@@ -192,16 +206,81 @@ async function get(env: Env, params: URLSearchParams): Promise<Response> {
 }
 
 /** `n` concurrent gets of one key through one request (so one coordinator sees `n` callers at once). */
-async function burst(env: Env, params: URLSearchParams): Promise<Response> {
+async function burst(env: Env, params: URLSearchParams, ctx: ExecutionContext): Promise<Response> {
   const cache = cacheFor(env, params);
   const key = params.get('key')!;
   const ttlMs = int(params, 'ttl') ?? 5_000;
   const n = int(params, 'n') ?? 10;
-  const results = await Promise.all(Array.from({ length: n }, () =>
-    cache.getWithOutcome(key, ttlMs, originLoader(env, params, () => {})).then(
+  // timeouts: a JSON array of each caller's timeoutMs (null: none).
+  const timeouts = JSON.parse(params.get('timeouts') ?? '[]') as Array<number | null>;
+  const loader = params.get('loader') === '0' ? undefined : originLoader(env, params, () => {});
+  const results = await Promise.all(Array.from({ length: n }, (_, i) =>
+    cache.getWithOutcome(key, ttlMs, loader, { ...staleOptions(params, ctx), ...(timeouts[i] == null ? {} : { timeoutMs: timeouts[i]! }) }).then(
       ({ value, outcome }) => ({ ok: true as const, value, outcome }),
       (error: unknown) => ({ ok: false as const, error: report(error) }))));
   return json({ results });
+}
+
+/**
+ * `n` (default 1) concurrent getManys of the JSON array `keys` in one request, through the text, `typed` or `bytes`
+ * view. The loadMany fetches each key from ORIGIN and leaves out the keys of the JSON array `omit`; every loadMany
+ * call is reported with the keys it was given.
+ */
+async function many(env: Env, params: URLSearchParams): Promise<Response> {
+  const cache = cacheFor(env, params);
+  const keys = JSON.parse(params.get('keys')!) as string[];
+  const omit = new Set(JSON.parse(params.get('omit') ?? '[]') as string[]);
+  const ttlMs = int(params, 'ttl') ?? 5_000;
+  const n = int(params, 'n') ?? 1;
+  const options: GetOptions = {};
+  const timeoutMs = int(params, 'timeout');
+  if (timeoutMs !== undefined) options.timeoutMs = timeoutMs;
+  const calls: string[][] = [];
+  const fetchAll = async (wanted: readonly string[], signal: AbortSignal) => {
+    calls.push([...wanted]);
+    if (params.has('throw')) throw new OriginError(599, 'loadMany failed on purpose');
+    const loaded = new Map<string, string>();
+    await Promise.all(wanted.filter((key) => !omit.has(key)).map(async (key) => {
+      const res = await fetch(`${env.ORIGIN}/load/${encodeURIComponent(key)}`, { signal });
+      loaded.set(key, await res.text());
+    }));
+    return loaded;
+  };
+  const one = async (): Promise<Array<{ key: string; value: unknown; outcome: string }>> => {
+    const withLoader = params.get('loader') !== '0';
+    if (params.has('typed')) {
+      const results = await cache.typed<{ body: string }>().getManyWithOutcome(keys, ttlMs, withLoader ? async (wanted, ctx) =>
+        new Map([...(await fetchAll(wanted, ctx.signal))].map(([key, body]) => [key, { body }])) : undefined, options);
+      return [...results].map(([key, { value, outcome }]) => ({ key, value, outcome }));
+    }
+    if (params.has('bytes')) {
+      const results = await cache.bytes().getManyWithOutcome(keys, ttlMs, withLoader ? async (wanted, ctx) =>
+        new Map([...(await fetchAll(wanted, ctx.signal))].map(([key, body]) => [key, new TextEncoder().encode(body)])) : undefined, options);
+      return [...results].map(([key, { value, outcome }]) => ({ key, value: toHex(value), outcome }));
+    }
+    const results = await cache.getManyWithOutcome(keys, ttlMs, withLoader ? (wanted, ctx) => fetchAll(wanted, ctx.signal) : undefined, options);
+    return [...results].map(([key, { value, outcome }]) => ({ key, value, outcome }));
+  };
+  const answers = await Promise.all(Array.from({ length: n }, () => one().then(
+    (results) => ({ ok: true as const, results }),
+    (error: unknown) => ({ ok: false as const, error: report(error) }))));
+  return json({ answers, calls });
+}
+
+/**
+ * A get, then (once ORIGIN answers `<key>:gate`, which the test holds until it has changed the key) a second get of
+ * the key while the first is still out; then ORIGIN is told `<key>:second-started`. Answers both.
+ */
+async function overlap(env: Env, params: URLSearchParams): Promise<Response> {
+  const cache = cacheFor(env, params);
+  const key = params.get('key')!;
+  const settle = (get: Promise<{ value: string | null; outcome: string }>) =>
+    get.then(({ value, outcome }) => ({ ok: true, value, outcome }), (error: unknown) => ({ ok: false, error: report(error) }));
+  const first = settle(cache.getWithOutcome(key, 10_000, originLoader(env, params, () => {})));
+  await (await fetch(`${env.ORIGIN}/load/${encodeURIComponent(`${key}:gate`)}`)).text();
+  const second = settle(cache.getWithOutcome(key, 10_000, originLoader(env, params, () => {})));
+  await (await fetch(`${env.ORIGIN}/load/${encodeURIComponent(`${key}:second-started`)}`)).text();
+  return json({ first: await first, second: await second });
 }
 
 async function del(env: Env, params: URLSearchParams): Promise<Response> {
@@ -232,14 +311,16 @@ async function stats(env: Env, params: URLSearchParams): Promise<Response> {
 }
 
 export default {
-  async fetch(request: Request, env: Env): Promise<Response> {
+  async fetch(request: Request, env: Env, ctx: ExecutionContext): Promise<Response> {
     const url = new URL(request.url);
     try {
       switch (url.pathname) {
-        case '/get': return await get(env, url.searchParams);
-        case '/burst': return await burst(env, url.searchParams);
+        case '/get': return await get(env, url.searchParams, ctx);
+        case '/burst': return await burst(env, url.searchParams, ctx);
+        case '/many': return await many(env, url.searchParams);
+        case '/overlap': return await overlap(env, url.searchParams);
         case '/del': return await del(env, url.searchParams);
-        case '/bget': return await bytesGet(env, url.searchParams);
+        case '/bget': return await bytesGet(env, url.searchParams, ctx);
         case '/bdel': return await bytesDel(env, url.searchParams);
         case '/stats': return await stats(env, url.searchParams);
         case '/ping': return await ping(env, url.searchParams);

@@ -30,13 +30,17 @@ function cacheFor(env: Env, params: URLSearchParams): CacheAside {
   return CacheAside.fromEnv(env, { namePrefix: params.get('prefix') ?? 'chaos', placement: 'per-key' });
 }
 
-async function get(env: Env, params: URLSearchParams): Promise<Response> {
+/** `stale`: a stale-while-revalidate get (its refresh under this request's ctx unless `noCtx`). */
+async function get(env: Env, params: URLSearchParams, ctx: ExecutionContext): Promise<Response> {
   const key = params.get('key')!;
   const ttlMs = Number(params.get('ttl') ?? 5_000);
   const timeoutMs = Number(params.get('timeout') ?? 2_000);
+  const staleMs = Number(params.get('stale') ?? 0);
   const loader = params.get('loader') === '0' ? undefined : async (k: string, ctx: { signal: AbortSignal }) => {
     const origin = new URL('/load', env.ORIGIN);
-    for (const name of ['op', 'delay', 'fail', 'ttl']) origin.searchParams.set(name, params.get(name) ?? '');
+    for (const name of ['op', 'delay', 'fail']) origin.searchParams.set(name, params.get(name) ?? '');
+    // The PX the value is stored with, so the checker knows when it expires.
+    origin.searchParams.set('ttl', String(ttlMs + staleMs));
     origin.searchParams.set('key', k);
     const res = await fetch(origin, { signal: ctx.signal });
     const body = await res.text();
@@ -44,8 +48,34 @@ async function get(env: Env, params: URLSearchParams): Promise<Response> {
     return body;
   };
   try {
-    const { value, outcome } = await cacheFor(env, params).getWithOutcome(key, ttlMs, loader, { timeoutMs });
+    const swr = staleMs > 0 ? (params.has('noCtx') ? { staleMs } : { staleMs, ctx }) : {};
+    const { value, outcome } = await cacheFor(env, params).getWithOutcome(key, ttlMs, loader, { timeoutMs, ...swr });
     return json({ ok: true, value, outcome });
+  } catch (error) {
+    return json({ ok: false, error: report(error) });
+  }
+}
+
+/** A getMany of the JSON array `keys`; `ops` (JSON, one per key) names the op whose value each key's load computes. */
+async function many(env: Env, params: URLSearchParams): Promise<Response> {
+  const keys = JSON.parse(params.get('keys') ?? '[]') as string[];
+  const ops = JSON.parse(params.get('ops') ?? '[]') as number[];
+  const opOf = new Map(keys.map((key, i) => [key, ops[i]]));
+  const ttlMs = Number(params.get('ttl') ?? 5_000);
+  const timeoutMs = Number(params.get('timeout') ?? 2_000);
+  const loadMany = async (wanted: string[], ctx: { signal: AbortSignal }) => new Map(await Promise.all(wanted.map(async (k): Promise<[string, string]> => {
+    const origin = new URL('/load', env.ORIGIN);
+    for (const name of ['delay', 'fail', 'ttl']) origin.searchParams.set(name, params.get(name) ?? '');
+    origin.searchParams.set('op', String(opOf.get(k)));
+    origin.searchParams.set('key', k);
+    const res = await fetch(origin, { signal: ctx.signal });
+    const body = await res.text();
+    if (!res.ok) throw new Error(`origin answered ${res.status}: ${body}`);
+    return [k, body];
+  })));
+  try {
+    const results = await cacheFor(env, params).getManyWithOutcome(keys, ttlMs, loadMany, { timeoutMs });
+    return json({ ok: true, results: keys.map((key) => results.get(key)) });
   } catch (error) {
     return json({ ok: false, error: report(error) });
   }
@@ -55,6 +85,16 @@ async function del(env: Env, params: URLSearchParams): Promise<Response> {
   try {
     await cacheFor(env, params).del(params.get('key')!, { timeoutMs: Number(params.get('timeout') ?? 2_000) });
     return json({ ok: true });
+  } catch (error) {
+    return json({ ok: false, error: report(error) });
+  }
+}
+
+/** The coordinator's gets and refreshes in progress, so a run can wait for background refreshes to end. */
+async function busy(env: Env, params: URLSearchParams): Promise<Response> {
+  const name = cacheFor(env, params).coordinatorFor(params.get('key')!);
+  try {
+    return json({ ok: true, activeGets: (await env.CACHE_ASIDE.getByName(name).getStats()).activeGets });
   } catch (error) {
     return json({ ok: false, error: report(error) });
   }
@@ -72,10 +112,12 @@ async function abort(env: Env, params: URLSearchParams): Promise<Response> {
 }
 
 export default {
-  async fetch(request: Request, env: Env): Promise<Response> {
+  async fetch(request: Request, env: Env, ctx: ExecutionContext): Promise<Response> {
     const url = new URL(request.url);
     switch (url.pathname) {
-      case '/get': return get(env, url.searchParams);
+      case '/get': return get(env, url.searchParams, ctx);
+      case '/many': return many(env, url.searchParams);
+      case '/busy': return busy(env, url.searchParams);
       case '/del': return del(env, url.searchParams);
       case '/abort': return abort(env, url.searchParams);
       default: return json({ error: `no route ${url.pathname}` }, 404);

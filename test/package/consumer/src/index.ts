@@ -8,7 +8,7 @@ import {
 } from 'valkeyaside-edge/worker';
 import type {
   BytesKey, CacheAsideOptions, Codec, CoordinatorEnv, CoordinatorStats, DelOptions, FromEnvOptions, GetOptions, GetOutcome,
-  GetResult, Loader, LoaderContext, Placement,
+  GetResult, LoadMany, LoadManyContext, LoadManyResult, Loader, LoaderContext, Placement,
 } from 'valkeyaside-edge/worker';
 import { README_HANDLERS } from './readme-handlers';
 
@@ -70,6 +70,26 @@ const CHECKS: Record<string, Check> = {
   'serialization': async (c, k) => {
     await c.get(k('raw'), 60_000, () => 'not json');
     await rejects(c.typed<object>().get(k('raw'), 60_000), (e) => e instanceof SerializationError && e.code === 'ERR_DESERIALIZE', 'SerializationError');
+  },
+  'get-many': async (c, k, env) => {
+    const calls: string[][] = [];
+    const loadMany: LoadMany = (keys: string[], ctx: LoadManyContext): LoadManyResult<string, string> => {
+      calls.push([...ctx.keys]);
+      return new Map(keys.filter((key) => !key.endsWith('left')).map((key) => [key, key.toUpperCase()]));
+    };
+    await c.get(k('m-warm'), 60_000, upper);
+    const values = await c.getMany([k('m-warm'), k('m-cold'), k('m-left'), k('m-cold')], 60_000, loadMany);
+    expect(values.get(k('m-warm')) === k('m-warm').toUpperCase() && values.get(k('m-cold')) === k('m-cold').toUpperCase() && values.get(k('m-left')) === null,
+      'getMany: warm, cold and left-out keys');
+    expect(calls.length === 1 && calls[0]!.length === 2, `getMany: one loadMany with the cold keys (${JSON.stringify(calls)})`);
+    const outcomes = await c.getManyWithOutcome([k('m-cold')], 60_000);
+    expect(outcomes.get(k('m-cold'))?.outcome === 'hit', 'getManyWithOutcome');
+    const typed = await c.typed<{ n: number }>().getMany([k('m-t')], 60_000, (keys) => Object.fromEntries(keys.map((key) => [key, { n: 1 }])));
+    const bytes = await c.bytes().getMany([k('m-b')], 60_000, (keys) => new Map(keys.map((key) => [key, new Uint8Array([1])])));
+    expect(typed.get(k('m-t'))?.n === 1 && bytes.get(k('m-b'))?.[0] === 1, 'typed and bytes getMany');
+    const options: CacheAsideOptions = { coalesce: false };
+    const alone = await Promise.all([1, 2].map(() => CacheAside.fromEnv(env, options).get(k('m-alone'), 60_000, upper)));
+    expect(alone.every((value) => value === k('m-alone').toUpperCase()), 'coalesce: false');
   },
   'ping': async (c) => c.ping(),
   'bytes': async (c, k) => {
