@@ -13,6 +13,8 @@ export type CommandPlan =
   /** Answered by the bridge itself (PING, or a refusal when `refusal` is set). */
   | { kind: 'reply'; command: string; reply: RespValue; refusal?: RefusalKind }
   | { kind: 'tracked-get'; command: 'TRACKED.GET'; key: Uint8Array; capMs: number }
+  /** The `setkey` compare-and-set and a tracked read of the key, in one transaction (bridge/tracked-setkey.ts). */
+  | { kind: 'tracked-setkey'; command: 'TRACKED.SETKEY'; key: Uint8Array; id: Uint8Array; value: Uint8Array; ttlMs: Uint8Array; capMs: number }
   /** Passed through; the reply is never cacheable. `args[0]` is the Valkey command name. */
   | { kind: 'read'; command: string; args: Uint8Array[] }
   /**
@@ -136,6 +138,15 @@ export class Allowlist {
         if (capMs === null) return err('ERR capMs must be a positive integer', 'syntax', command);
         return { kind: 'tracked-get', command: 'TRACKED.GET', key: args[1]!, capMs };
       }
+      case 'TRACKED.SETKEY': {
+        if (n !== 6) return arity();
+        const refused = keyCheck([args[1]!], false);
+        if (refused) return refused;
+        if (positiveInt(args[4]!) === null) return err('ERR ttlMs must be a positive integer', 'syntax', command);
+        const capMs = positiveInt(args[5]!);
+        if (capMs === null) return err('ERR capMs must be a positive integer', 'syntax', command);
+        return { kind: 'tracked-setkey', command: 'TRACKED.SETKEY', key: args[1]!, id: args[2]!, value: args[3]!, ttlMs: args[4]!, capMs };
+      }
       case 'GET':
       case 'PTTL':
         if (n !== 2) return arity();
@@ -238,4 +249,4 @@ export class Allowlist {
   }
 }
 
-const KNOWN = new Set(['PING', 'TRACKED.GET', 'GET', 'PTTL', 'EXISTS', 'SET', 'DEL', 'EVALSHA', 'EVAL']);
+const KNOWN = new Set(['PING', 'TRACKED.GET', 'TRACKED.SETKEY', 'GET', 'PTTL', 'EXISTS', 'SET', 'DEL', 'EVALSHA', 'EVAL']);

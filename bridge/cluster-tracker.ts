@@ -7,7 +7,7 @@ import { discoverSlotMap, nodeEndpoint, parseRedirect, type SlotMap } from './cl
 import type { Logger } from './log.ts';
 import type { ValkeyEndpoint } from './options.ts';
 import { PendingReads, type PendingRead } from './pending-reads.ts';
-import { TrackedPair, ValkeyUnavailableError, type TrackedReadResult } from './tracked-pair.ts';
+import { TrackedPair, ValkeyUnavailableError, type TrackedReadResult, type TransactionCommand } from './tracked-pair.ts';
 import type { KeyTracker, NodeHealth, TrackerHealth, TrackerHooks } from './tracker.ts';
 
 export interface ClusterTrackerConfig {
@@ -89,13 +89,18 @@ export class ClusterTracker implements KeyTracker {
     return token.tracked && !token.poisoned && token.epoch === this.#epochValue;
   }
 
-  poison(keys: Iterable<string>): void {
-    this.#pending.poison(keys);
+  poison(keys: Iterable<string>, except?: PendingRead): void {
+    this.#pending.poison(keys, except);
   }
 
   readTracked(key: Uint8Array): Promise<TrackedReadResult> {
     // A redirected read ran elsewhere than where its token said it would: never cacheable.
-    return this.#send(key, (pair, asking) => pair.readTracked(key, asking), () => this.#pending.poison([latin1(key)]));
+    return this.#send(key, (pair, asking) => pair.readTracked(key, asking), () => this.#pending.spoil([latin1(key)]));
+  }
+
+  transaction(key: Uint8Array, commands: readonly TransactionCommand[]): Promise<unknown[]> {
+    // As a redirected read: a TRACKED.SETKEY that ran elsewhere than its token says is never cacheable.
+    return this.#send(key, (pair, asking) => pair.transaction(commands, asking), () => this.#pending.spoil([latin1(key)]));
   }
 
   call(command: string, args: readonly Uint8Array[]): Promise<unknown> {

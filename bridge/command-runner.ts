@@ -7,6 +7,7 @@ import type { Logger } from './log.ts';
 import type { BridgeMetrics } from './metrics.ts';
 import type { KeyPushRouter, PushTarget } from './push-router.ts';
 import type { KeyTracker, PendingRead } from './tracker.ts';
+import { ownInvalidationSeen, setkeyCacheable, setkeyTracked } from './tracked-setkey.ts';
 import { failureReply, mayHaveRun, toRespValue } from './valkey-reply.ts';
 
 /** A command's place in its session's reply order. `ready` once `reply` (or `read`) is known. */
@@ -17,6 +18,8 @@ export interface Slot {
   token?: PendingRead;
   /** TRACKED.GET: Valkey's answer, turned into the reply by {@link CommandRunner.finish}. */
   read?: { value: Buffer | null; pttl: number; capMs: number };
+  /** TRACKED.SETKEY: whether the compare-and-set stored the value (the reply then leads with `stored`). */
+  stored?: boolean;
 }
 
 export interface RunnerContext {
@@ -81,6 +84,8 @@ export class CommandRunner {
         return readySlot(plan.reply);
       case 'tracked-get':
         return this.#trackedGet(plan.key, plan.capMs);
+      case 'tracked-setkey':
+        return this.#trackedSetkey(plan);
       case 'read':
         return this.#run(() => tracker.call(plan.command.toLowerCase(), plan.args.slice(1)), false, null);
       case 'write':
@@ -105,12 +110,14 @@ export class CommandRunner {
     if (token) this.#ctx.tracker.endRead(token);
     if (!token || !read) return slot.reply;
     const ttlMs = read.pttl >= 0 ? Math.min(read.pttl, read.capMs) : read.capMs;
-    const cacheable = ttlMs > 0 && this.#ctx.tracker.isCacheable(token);
+    const stored = slot.stored;
+    const cacheable = ttlMs > 0 && (stored === undefined ? this.#ctx.tracker.isCacheable(token) : setkeyCacheable(this.#ctx.tracker, token, stored));
     if (cacheable) this.#ctx.router.registerRead(session, token.key);
     // The key changed while the read was in flight, and this session was not yet a reader, so the push went to
     // others only. Send it here too, ahead of the reply: a client waiting on the key (a lock holder's store) must
     // wake and read again, not wait for a push that already went by. Flushes and new epochs push to everyone anyway.
     else if (token.poisoned && token.epoch === this.#ctx.tracker.epoch) session.queuePush([token.key], true);
+    if (stored !== undefined) return [stored, stored ? null : read.value, cacheable ? ttlMs : 0, cacheable];
     return [read.value, cacheable ? ttlMs : 0, cacheable];
   }
 
@@ -144,6 +151,39 @@ export class CommandRunner {
     return slot;
   }
 
+  #trackedSetkey(plan: Extract<CommandPlan, { kind: 'tracked-setkey' }>): Slot {
+    const token = this.#ctx.tracker.beginRead(latin1(plan.key));
+    const slot: Slot = { ready: false, reply: null, token };
+    let pending: Promise<Awaited<ReturnType<typeof setkeyTracked>>>;
+    try {
+      pending = setkeyTracked(this.#ctx.tracker, plan.key, plan.id, plan.value, plan.ttlMs);
+    } catch (err) {
+      pending = Promise.reject(err);
+    }
+    pending.then(
+      async (result) => {
+        if (result instanceof Error) {
+          this.#ctx.metrics.error('valkey');
+          slot.reply = toRespValue(result, false);
+          this.#complete(slot);
+          return;
+        }
+        // A stored value is a write through the bridge: other readers are pushed before our reply, our token spared.
+        if (result.stored) this.#invalidateWritten([plan.key], token);
+        await ownInvalidationSeen(token, result.stored);
+        slot.stored = result.stored;
+        slot.read = { value: result.value, pttl: result.pttl, capMs: plan.capMs };
+        this.#complete(slot);
+      },
+      (err: unknown) => {
+        // Like any write: one that may have reached Valkey is treated as applied.
+        if (mayHaveRun(err)) this.#invalidateWritten([plan.key]);
+        this.#fail(slot, err);
+      },
+    );
+    return slot;
+  }
+
   #run(send: () => Promise<unknown>, statusReply: boolean, write: WritePlan | null): Slot {
     const slot: Slot = { ready: false, reply: null };
     let pending: Promise<unknown>;
@@ -168,9 +208,9 @@ export class CommandRunner {
   }
 
   /** A write through the bridge changed `keys`: poison pending reads and push to every reader now, before the reply. */
-  #invalidateWritten(keys: readonly Uint8Array[]): void {
+  #invalidateWritten(keys: readonly Uint8Array[], own?: PendingRead): void {
     const names = keys.map(latin1);
-    this.#ctx.tracker.poison(names);
+    this.#ctx.tracker.poison(names, own);
     this.#ctx.router.invalidate(names, true);
   }
 

@@ -37,8 +37,15 @@ export class BridgeMetrics {
   readonly errors: Counter<'kind'>;
   readonly invalidationsReceived: Counter;
   readonly invalidationsDelivered: Counter;
+  /**
+   * Per-frame counts, added to their counters on scrape: a fan-out to 1,000 sessions then costs 1,000 additions, not
+   * 2,000 prom-client increments (each a label lookup and validation) on the path the push-floor bench measures.
+   */
+  readonly perFrame = { delivered: 0, bytesOut: 0 };
   readonly epochs: Counter;
   readonly frameBytesIn: Counter;
+  /** One per client message: a client's round trips (it pipelines a turn's commands into one message). */
+  readonly messagesIn: Counter;
   readonly frameBytesOut: Counter;
   readonly authFailures: Counter<'reason'>;
 
@@ -69,15 +76,21 @@ export class BridgeMetrics {
     this.invalidationsReceived = new Counter({
       name: 'bridge_invalidations_received_total', help: 'Invalidation messages received from Valkey (null flushes included).', registers,
     });
+    const perFrame = this.perFrame;
     this.invalidationsDelivered = new Counter({
       name: 'bridge_invalidations_delivered_total', help: 'Keys pushed to sessions (a null push counts as one).', registers,
+      collect() { this.inc(perFrame.delivered); perFrame.delivered = 0; },
     });
     this.epochs = new Counter({ name: 'bridge_epochs_total', help: 'Tracked Valkey connections lost (new epochs).', registers });
     this.frameBytesIn = new Counter({ name: 'bridge_frame_bytes_in_total', help: 'WebSocket message bytes received from clients.', registers });
+    this.messagesIn = new Counter({ name: 'bridge_messages_in_total', help: 'WebSocket messages received from clients.', registers });
     this.authFailures = new Counter({
       name: 'bridge_auth_failures_total', help: 'Upgrades refused for authentication, by reason (missing, invalid, duplicate, throttled).', labelNames: ['reason'], registers,
     });
-    this.frameBytesOut = new Counter({ name: 'bridge_frame_bytes_out_total', help: 'WebSocket message bytes sent to clients.', registers });
+    this.frameBytesOut = new Counter({
+      name: 'bridge_frame_bytes_out_total', help: 'WebSocket message bytes sent to clients.', registers,
+      collect() { this.inc(perFrame.bytesOut); perFrame.bytesOut = 0; },
+    });
   }
 
   error(kind: ErrorKind): void {

@@ -11,6 +11,10 @@ export interface PendingRead {
   /** Tracking was established for that epoch when the read was sent. */
   readonly tracked: boolean;
   poisoned: boolean;
+  /** Invalidations of the key since the read was sent (infinite after a flush or a lost connection). */
+  hits: number;
+  /** Called on every poisoning: a tracked compare-and-set waits here for its own write's invalidation. */
+  onPoison?: () => void;
 }
 
 export class PendingReads {
@@ -23,7 +27,7 @@ export class PendingReads {
   }
 
   begin(key: string, epoch: number, tracked: boolean): PendingRead {
-    const token: PendingRead = { key, epoch, tracked, poisoned: false };
+    const token: PendingRead = { key, epoch, tracked, poisoned: false, hits: 0 };
     let set = this.#byKey.get(key);
     if (!set) {
       set = new Set();
@@ -41,16 +45,30 @@ export class PendingReads {
     if (set.size === 0) this.#byKey.delete(token.key);
   }
 
-  /** An invalidation (or a write through the bridge) for `keys`. */
-  poison(keys: Iterable<string>): void {
+  /** An invalidation (or a write through the bridge, which spares the writer's own `except`) for `keys`. */
+  poison(keys: Iterable<string>, except?: PendingRead): void {
     for (const key of keys) {
       const set = this.#byKey.get(key);
-      if (set) for (const token of set) token.poisoned = true;
+      if (set) for (const token of set) if (token !== except) hit(token, 1);
+    }
+  }
+
+  /** Reads of `keys` that must not be cached whatever follows (a read redirected to another node). */
+  spoil(keys: Iterable<string>): void {
+    for (const key of keys) {
+      const set = this.#byKey.get(key);
+      if (set) for (const token of set) hit(token, Number.POSITIVE_INFINITY);
     }
   }
 
   /** A flush or a lost connection: every read in flight may be stale. */
   poisonAll(): void {
-    for (const set of this.#byKey.values()) for (const token of set) token.poisoned = true;
+    for (const set of this.#byKey.values()) for (const token of set) hit(token, Number.POSITIVE_INFINITY);
   }
+}
+
+function hit(token: PendingRead, count: number): void {
+  token.poisoned = true;
+  token.hits += count;
+  token.onPoison?.();
 }

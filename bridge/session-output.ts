@@ -1,16 +1,14 @@
 // The output side of one session: replies held in command order (slots), invalidation pushes coalesced ahead of
 // them, and the frames written to the socket with the slow-reader check. The session decides when to write.
 import type { WebSocket } from 'ws';
-import { INVALIDATE } from '../shared/protocol.ts';
 import { encodeValues } from '../shared/resp/index.ts';
-import { RespPush, type RespValue } from '../shared/resp/types.ts';
+import type { RespPush, RespValue } from '../shared/resp/types.ts';
 import type { CommandRunner, Slot } from './command-runner.ts';
 import type { Logger } from './log.ts';
 import type { BridgeMetrics } from './metrics.ts';
+import { NULL_PUSH, encodedPush, pushOf } from './push-frames.ts';
 import type { PushTarget } from './push-router.ts';
 import { replyBytes, type SessionBudget } from './session-budget.ts';
-
-const INVALIDATE_BYTES = new TextEncoder().encode(INVALIDATE);
 
 export interface SessionOutputContext {
   readonly metrics: BridgeMetrics;
@@ -75,25 +73,36 @@ export class SessionOutput {
     return replies;
   }
 
+  /** Writes the pending push alone (the fan-out case): pre-encoded bytes, shared with the key's other readers. */
   flushPushes(): void {
-    const push = this.#takePush();
-    if (push) this.#send([push]);
+    const keys = this.#takePushKeys();
+    if (keys !== undefined) this.#sendBytes(keys === null ? NULL_PUSH : encodedPush(keys));
   }
 
   #takePush(): RespPush | null {
+    const keys = this.#takePushKeys();
+    return keys === undefined ? null : pushOf(keys);
+  }
+
+  /** The pending push's keys (null: drop everything), or undefined when none is pending; counts the delivery. */
+  #takePushKeys(): readonly string[] | null | undefined {
     if (this.#pushAll) {
       this.#pushAll = false;
-      this.#ctx.metrics.invalidationsDelivered.inc();
-      return new RespPush([INVALIDATE_BYTES, null]);
+      this.#ctx.metrics.perFrame.delivered++;
+      return null;
     }
-    if (this.#pushKeys.size === 0) return null;
-    const keys = [...this.#pushKeys].map((key) => Buffer.from(key, 'latin1'));
+    if (this.#pushKeys.size === 0) return undefined;
+    const keys = [...this.#pushKeys];
     this.#pushKeys.clear();
-    this.#ctx.metrics.invalidationsDelivered.inc(keys.length);
-    return new RespPush([INVALIDATE_BYTES, keys]);
+    this.#ctx.metrics.perFrame.delivered += keys.length;
+    return keys;
   }
 
   #send(values: RespValue[]): void {
+    this.#sendBytes(encodeValues(values));
+  }
+
+  #sendBytes(bytes: Uint8Array): void {
     if (this.#ctx.isClosed() || this.#ws.readyState !== this.#ws.OPEN) return;
     if (this.#ws.bufferedAmount > this.#ctx.maxBufferedBytes) {
       this.#ctx.metrics.error('slow_reader');
@@ -101,8 +110,7 @@ export class SessionOutput {
       this.#ctx.onSlowReader();
       return;
     }
-    const bytes = encodeValues(values);
-    this.#ctx.metrics.frameBytesOut.inc(bytes.length);
+    this.#ctx.metrics.perFrame.bytesOut += bytes.length;
     this.#ws.send(bytes, { binary: true });
     // Dispatch stops at maxOwedBytes, so no later send may come to notice a reader that stopped: check now too.
     if (this.#ws.bufferedAmount > this.#ctx.maxBufferedBytes) {

@@ -13,6 +13,7 @@ import type { BridgeMetrics } from './metrics.ts';
 import type { ResolvedBridgeOptions } from './options.ts';
 import type { KeyPushRouter, PushTarget } from './push-router.ts';
 import { SessionBudget } from './session-budget.ts';
+import { onNextTurn } from './push-frames.ts';
 import { SessionInput, type Work } from './session-input.ts';
 import { SessionOutput } from './session-output.ts';
 import type { Runnable, SessionScheduler, TokenBudget, TurnResult } from './session-scheduler.ts';
@@ -107,7 +108,7 @@ export class Session implements PushTarget, Runnable {
       this.#scheduleFlush();
     } else if (!this.#pushScheduled) {
       this.#pushScheduled = true;
-      setImmediate(() => {
+      onNextTurn(() => {
         this.#pushScheduled = false;
         this.#guard(() => {
           this.#output.flushPushes();
@@ -194,6 +195,7 @@ export class Session implements PushTarget, Runnable {
     if (this.#stopping || this.#closed) return;
     // Decoded lazily, a slice at a time in the session's turns; the socket stays paused until the message is consumed.
     this.#ctx.metrics.frameBytesIn.inc(this.#input.push(data, isBinary));
+    this.#ctx.metrics.messagesIn.inc();
     this.#process();
   }
 

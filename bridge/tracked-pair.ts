@@ -44,6 +44,9 @@ export class ValkeyUnavailableError extends Error {
   override name = 'ValkeyUnavailableError';
 }
 
+/** One command of a transaction: its name and binary arguments. */
+export type TransactionCommand = readonly [string, ...Uint8Array[]];
+
 export type TrackedReadResult = { value: Buffer | null; pttl: number } | Error;
 
 export class TrackedPair {
@@ -124,6 +127,21 @@ export class TrackedPair {
     if (value instanceof Error) return value;
     if (pttl instanceof Error) return pttl;
     return { value: value === null ? null : (value as Buffer), pttl: Number(pttl) };
+  }
+
+  /** `MULTI <commands> EXEC` written in one tick; the EXEC reply (errors in place). `asking` prefixes ASKING. */
+  async transaction(commands: readonly TransactionCommand[], asking = false): Promise<unknown[]> {
+    this.#assertReady();
+    this.#corkForTurn();
+    const sent = asking ? [this.#data.callBuffer('asking')] : [];
+    sent.push(this.#data.callBuffer('multi'), ...commands.map(([name, ...args]) => this.#data.callBuffer(name, ...args.map(asBuffer))));
+    const exec = this.#data.callBuffer('exec');
+    const results = await Promise.allSettled([...sent, exec]);
+    const failed = results.find((r) => r.status === 'rejected');
+    if (failed) throw (failed as PromiseRejectedResult).reason;
+    const reply = (results[results.length - 1] as PromiseFulfilledResult<unknown>).value;
+    if (!Array.isArray(reply) || reply.length !== commands.length) throw new Error('unexpected EXEC reply to a bridge transaction');
+    return reply;
   }
 
   /** Sends one command on the data connection with binary-safe replies; `asking` prefixes ASKING. */

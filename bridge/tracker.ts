@@ -5,7 +5,7 @@ import type { ScriptName } from './allowlist.ts';
 import type { Logger } from './log.ts';
 import type { ValkeyEndpoint } from './options.ts';
 import { PendingReads, type PendingRead } from './pending-reads.ts';
-import { TrackedPair, type PairHealth, type TrackedReadResult } from './tracked-pair.ts';
+import { TrackedPair, type PairHealth, type TrackedReadResult, type TransactionCommand } from './tracked-pair.ts';
 
 export type { PendingRead } from './pending-reads.ts';
 export { INVALIDATE_CHANNEL, ValkeyUnavailableError } from './tracked-pair.ts';
@@ -57,10 +57,12 @@ export interface KeyTracker {
   endRead(token: PendingRead): void;
   /** True when the read may be cached: tracked, same epoch, and nothing invalidated its key since it was sent. */
   isCacheable(token: PendingRead): boolean;
-  /** Poisons pending reads of `keys` (a write through the bridge changed them). */
-  poison(keys: Iterable<string>): void;
+  /** Poisons pending reads of `keys` (a write through the bridge changed them; the writer's own read is `except`). */
+  poison(keys: Iterable<string>, except?: PendingRead): void;
   /** `MULTI PTTL GET EXEC` on the tracked connection that serves `key`. */
   readTracked(key: Uint8Array): Promise<TrackedReadResult>;
+  /** `MULTI <commands> EXEC` on the connection that serves `key` (every command names it); the EXEC reply, errors in place. */
+  transaction(key: Uint8Array, commands: readonly TransactionCommand[]): Promise<unknown[]>;
   /** One command whose key is `args[0]`, binary-safe replies. */
   call(command: string, args: readonly Uint8Array[]): Promise<unknown>;
   /** EVALSHA of a registered script (loaded on NOSCRIPT); its key is `keyAndArgs[0]`. */
@@ -126,12 +128,16 @@ export class Tracker implements KeyTracker {
     return token.tracked && !token.poisoned && token.epoch === this.#pair.epoch;
   }
 
-  poison(keys: Iterable<string>): void {
-    this.#pending.poison(keys);
+  poison(keys: Iterable<string>, except?: PendingRead): void {
+    this.#pending.poison(keys, except);
   }
 
   readTracked(key: Uint8Array): Promise<TrackedReadResult> {
     return this.#pair.readTracked(key);
+  }
+
+  transaction(_key: Uint8Array, commands: readonly TransactionCommand[]): Promise<unknown[]> {
+    return this.#pair.transaction(commands);
   }
 
   call(command: string, args: readonly Uint8Array[]): Promise<unknown> {

@@ -5,7 +5,7 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
 import { WebSocketServer, type WebSocket } from 'ws';
-import { RESP_PATH, RESP_SUBPROTOCOL } from '../shared/protocol.ts';
+import { RESP_PATH, RESP_SUBPROTOCOL, RESP_SUBPROTOCOL_V2 } from '../shared/protocol.ts';
 import { AuthThrottle } from './auth-throttle.ts';
 import type { Logger } from './log.ts';
 import type { BridgeMetrics } from './metrics.ts';
@@ -51,7 +51,8 @@ export function createUpgradeHandler(ctx: UpgradeContext): (req: IncomingMessage
     maxFragments: ctx.options.maxFragmentsPerMessage,
     perMessageDeflate: false,
     clientTracking: false,
-    handleProtocols: (offered: Set<string>) => (offered.has(RESP_SUBPROTOCOL) ? RESP_SUBPROTOCOL : false),
+    // The newest version the client offers: v2 adds TRACKED.SETKEY; without one the session speaks version 1.
+    handleProtocols: (offered: Set<string>) => (offered.has(RESP_SUBPROTOCOL_V2) ? RESP_SUBPROTOCOL_V2 : offered.has(RESP_SUBPROTOCOL) ? RESP_SUBPROTOCOL : false),
   });
   // Failed upgrades: counted per reason, logged at most once a second with the number since (never the token).
   let authLoggedAt = 0;

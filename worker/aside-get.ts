@@ -12,7 +12,8 @@ import type { ClientId } from './client-id.ts';
 import type { Locks } from './locks.ts';
 import type { CoordinatorSettings } from './options.ts';
 import type { GetOutcome, GetReply, LoaderCallback, LoaderReply } from './rpc.ts';
-import type { TrackedReads } from './tracked-reads.ts';
+import type { ReadResult, TrackedReads } from './tracked-reads.ts';
+import { storeLoaded } from './tracked-store.ts';
 import type { Deadline, Waiters, Watch } from './waiters.ts';
 
 /** True for `OK` as a status or a bulk string (the setkey script's answer when it stored). */
@@ -71,8 +72,30 @@ export class AsideGet {
       const watch = this.#waiters.watch(key);
       let markerWatch: Watch | undefined;
       try {
-        let { value, local, watched } = await deadline.race(this.#reads.read(key, capMs, deadline.at, false, staleMs));
-        if (value === null && loader !== undefined) {
+        // No local copy and a loader: send the lock right behind the read, in the same message. `SET NX GET` of a key
+        // that holds something sets nothing and answers what it holds, so a cold get takes its lock in the read's trip.
+        const ownLoad = this.#loading.get(key);
+        const speculate = loader !== undefined && this.#reads.peek(key) === undefined && (ownLoad === undefined || ownLoad !== this.#clientId.current);
+        const reading = this.#reads.read(key, capMs, deadline.at, false, staleMs);
+        const early = speculate ? this.#locks.acquire(key, ttlMs, deadline) : undefined;
+        early?.catch(() => {});
+        let read: ReadResult;
+        try {
+          read = await deadline.race(reading);
+        } catch (error) {
+          early?.then((lock) => { if (lock.mine) this.#locks.release(key, lock.id); }, () => {});
+          throw error;
+        }
+        let { value, local, watched } = read;
+        if (early !== undefined && loader !== undefined) {
+          const lock = await early;
+          if (lock.mine) return await this.#loadHolding(key, ttlMs, lock.id, loader, deadline, tookOver, staleMs);
+          if (value === null) {
+            // A holder that wrote after our tracked read of the miss is pushed to us like any other change.
+            value = lock.holder;
+            local = false;
+          }
+        } else if (value === null && loader !== undefined) {
           // Our own load of the key is still running (a del emptied the key meanwhile): wait for it rather than lock
           // again. Every lock here uses one client id, so a second lock would let the first load's compare-and-set
           // match it and store a value computed before the del. A load under a replaced id cannot store: ignore it.
@@ -159,18 +182,15 @@ export class AsideGet {
       const message = deadline.error?.message ?? (cancelled ? `${deadline.what} was given up by the caller` : `${deadline.what} timed out`);
       throw new TimeoutError(message);
     }
-    const store = this.#bridge.command(['EVALSHA', SCRIPT_SHA.setkey, 1, wireKey(key), id, value, storeTtlMs + staleMs], deadline.at);
     let stored = false;
     try {
-      stored = isOk(await deadline.race(store));
+      stored = await storeLoaded(this.#bridge, this.#reads, { key, id, value, storeTtlMs, capMs: Math.min(storeTtlMs, this.#config.localTtlCapMs), staleMs }, deadline);
     } catch (error) {
       this.#locks.release(key, id);
       if (error instanceof TimeoutError) throw error;
       // Any other store failure: the caller still gets the value it loaded; it is just not cached.
     }
-    // Read it back once stored (not pipelined: our own store's push would poison a read sent with it). The tracked
-    // read re-registers this coordinator for the key's pushes and fills the local copy for the next get.
-    if (stored) await deadline.race(this.#reads.read(key, Math.min(storeTtlMs, this.#config.localTtlCapMs), deadline.at, true, staleMs)).catch(() => {});
+    // getValue answers the loading caller with `own` (it holds the value); getMany's replies carry it.
     return { kind: 'value', value, outcome: !stored ? 'not-cached' : tookOver ? 'took-over' : 'loaded' };
   }
 

@@ -3,7 +3,7 @@
 // close or error into one ConnectionError for all commands in flight.
 import { binaryString } from '../shared/bytes.ts';
 import { ConnectionError, ProtocolError, ValkeyasideError } from '../shared/errors.ts';
-import { INVALIDATE, RESP_SUBPROTOCOL } from '../shared/protocol.ts';
+import { INVALIDATE, RESP_SUBPROTOCOL, RESP_SUBPROTOCOL_V2 } from '../shared/protocol.ts';
 import { RespDecoder, RespErrorReply, RespPush, RespSimple, encodeCommand } from '../shared/resp/index.ts';
 import type { RespValue } from '../shared/resp/index.ts';
 import { droppedError, markDropped, replyFailure } from './bridge-errors.ts';
@@ -74,6 +74,8 @@ export class BridgeSocket {
   #autoReconnect = false;
   #reconnectTimer: ReturnType<typeof setTimeout> | undefined;
   #liveness: SocketLiveness | null = null;
+  /** The protocol version the bridge selected for the open socket (1 when it selected none). */
+  #version = 1;
 
   constructor(options: BridgeSocketOptions, handlers: BridgeSocketHandlers) {
     this.#options = options;
@@ -83,6 +85,11 @@ export class BridgeSocket {
 
   get isOpen(): boolean {
     return this.#ws !== null;
+  }
+
+  /** True while the open socket speaks protocol v2 (TRACKED.SETKEY); false when closed or on an older bridge. */
+  get hasTrackedSetkey(): boolean {
+    return this.#ws !== null && this.#version >= 2;
   }
 
   /** Commands sent and not yet answered. */
@@ -189,7 +196,7 @@ export class BridgeSocket {
       let response: Response;
       try {
         response = await fetch(url, {
-          headers: { Upgrade: 'websocket', Authorization: `Bearer ${token}`, 'Sec-WebSocket-Protocol': RESP_SUBPROTOCOL },
+          headers: { Upgrade: 'websocket', Authorization: `Bearer ${token}`, 'Sec-WebSocket-Protocol': `${RESP_SUBPROTOCOL_V2}, ${RESP_SUBPROTOCOL}` },
           signal: controller.signal,
         });
       } catch (error) {
@@ -204,6 +211,7 @@ export class BridgeSocket {
         throw new ConnectionError(`the bridge at ${url} refused the WebSocket upgrade with HTTP ${response.status}${hint}: ${body}`);
       }
       ws.accept();
+      this.#version = response.headers.get('Sec-WebSocket-Protocol') === RESP_SUBPROTOCOL_V2 ? 2 : 1;
       // Newer compatibility dates deliver binary frames as Blob by default; the decoder wants bytes at once.
       ws.binaryType = 'arraybuffer';
       this.#install(ws);

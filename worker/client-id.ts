@@ -10,7 +10,8 @@ export class ClientId {
   readonly #bridge: BridgeSocket;
   readonly #clientTtlMs: number;
   #id: string | null = null;
-  #creating: Promise<string> | null = null;
+  /** The id whose marker is being created, and that creation. */
+  #creating: { id: string; promise: Promise<string> } | null = null;
   /** Bumped whenever the client id is replaced, so a marker created across the change is not adopted. */
   #generation = 0;
   /** Markers of replaced ids, deleted as soon as a socket is open. */
@@ -29,7 +30,16 @@ export class ClientId {
 
   /** The client id, creating it (and its marker, `SET id "" PX clientTtlMs`) on first use. */
   ensure(deadline: Deadline): Promise<string> {
-    if (this.#id !== null) return Promise.resolve(this.#id);
+    return deadline.race(this.claim(deadline).ready);
+  }
+
+  /**
+   * The id at once, with `ready` settling when its marker is set: a lock sent in the same turn as the marker's SET
+   * travels in the same message, right behind it, so a first lock costs one round trip, not two. `ready` rejects
+   * (dropped) when the id was replaced while its marker was being created; a lock taken under it must be released.
+   */
+  claim(deadline: Deadline): { id: string; ready: Promise<string> } {
+    if (this.#id !== null) return { id: this.#id, ready: Promise.resolve(this.#id) };
     if (this.#creating === null) {
       const generation = this.#generation;
       const id = newClientId();
@@ -43,11 +53,11 @@ export class ClientId {
         this.#scheduleRefresh(id);
         return id;
       });
-      this.#creating = creating;
-      const clear = () => { if (this.#creating === creating) this.#creating = null; };
+      this.#creating = { id, promise: creating };
+      const clear = () => { if (this.#creating?.promise === creating) this.#creating = null; };
       creating.then(clear, clear);
     }
-    return deadline.race(this.#creating);
+    return { id: this.#creating.id, ready: this.#creating.promise };
   }
 
   /** Go's onInvalidation(nil): a new id for new locks; the old marker goes, so its locks look abandoned. */

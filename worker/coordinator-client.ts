@@ -11,7 +11,7 @@ import type { FlightResults, GetFlights, GetResult } from './get-flights.ts';
 import { MAX_TIMER_MS, positiveMs, staleWindowMs, waitUntilContext } from './options.ts';
 import type { ResolvedCacheAsideOptions, WaitUntilContext } from './options.ts';
 import { coordinatorName } from './placement.ts';
-import type { DelReply, GetReply, LoaderCallback } from './rpc.ts';
+import type { DelReply, GetValueReply, LoaderCallback } from './rpc.ts';
 
 /** What a loader gets besides the key. */
 export interface LoaderContext<K = string> {
@@ -323,8 +323,8 @@ export class CoordinatorClient {
     const requestId = crypto.randomUUID();
     const callback = loader && wrapLoader(loader, keys.key, form, state);
     const request = staleMs > 0 ? { key: keys.binary, ttlMs, timeoutMs, requestId, staleMs } : { key: keys.binary, ttlMs, timeoutMs, requestId };
-    const answered = (stub.getValue(request, callback) as Promise<GetReply>).then((answer) => {
-      if (answer.kind === 'value') return answer;
+    const answered = (stub.getValue(request, callback) as Promise<GetValueReply>).then((answer) => {
+      if (answer.kind === 'value' || answer.kind === 'own') return answer;
       // We gave up first (deadline or signal): whatever failed after that failed because of it.
       if (state.cancelled !== undefined) throw new TimeoutError(state.cancelled.message, { cause: state.cancelled.cause, value: state.loaded?.value });
       if (answer.kind === 'loader-error') {
@@ -343,11 +343,14 @@ export class CoordinatorClient {
         return new TimeoutError(message, { cause, value: state.loaded?.value });
       };
     }, true);
+    if (reply.kind === 'own') {
+      // What our own loader returned is handed back as it was, not re-read from its bytes.
+      if (state.loaded === undefined) throw new ValkeyasideError('ERR_INTERNAL', `${what}: the coordinator stored a value this get's loader never returned`);
+      return { value: state.loaded.value, outcome: reply.outcome };
+    }
     if (reply.value === null) return { value: null, outcome: reply.outcome };
     if (reply.outcome === 'stale') return { value: form.fromBytes(reply.value, keys.key), outcome: 'stale', ...(reply.refresh === true ? { refresh: stub } : {}) };
-    // What our own loader returned is handed back as it was, not re-read from its bytes.
-    const own = reply.outcome === 'loaded' || reply.outcome === 'took-over' || reply.outcome === 'not-cached';
-    return { value: own && state.loaded !== undefined ? state.loaded.value : form.fromBytes(reply.value, keys.key), outcome: reply.outcome };
+    return { value: form.fromBytes(reply.value, keys.key), outcome: reply.outcome };
   }
 
   /**

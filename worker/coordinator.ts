@@ -17,7 +17,7 @@ import { resolveCoordinatorSettings } from './options.ts';
 import type { CoordinatorEnv, CoordinatorSettings } from './options.ts';
 import { badRequest, validRequest, validStaleMs } from './rpc.ts';
 import type {
-  CoordinatorStats, DelReply, DelRequest, GetManyReply, GetManyRequest, GetReply, GetRequest, LoadManyCallback, LoaderCallback,
+  CoordinatorStats, DelReply, DelRequest, GetManyReply, GetManyRequest, GetRequest, GetValueReply, LoadManyCallback, LoaderCallback,
   RefreshReply, RefreshRequest,
 } from './rpc.ts';
 import { freshness } from './freshness.ts';
@@ -103,7 +103,7 @@ export class CacheAsideCoordinator extends DurableObject<CoordinatorEnv> {
   }
 
   /** RPC: a get (see `CacheAside.get`). Never throws; errors come back as `{ kind: 'error' }`. */
-  async getValue(request: GetRequest, loader?: LoaderCallback): Promise<GetReply> {
+  async getValue(request: GetRequest, loader?: LoaderCallback): Promise<GetValueReply> {
     const { key, ttlMs, timeoutMs, requestId, staleMs = 0 } = request ?? {};
     if (!validRequest(key, ttlMs) || !validRequest(requestId, timeoutMs) || !validStaleMs(staleMs)) {
       return badRequest('getValue needs { key: string, ttlMs: positive integer, timeoutMs: positive integer, requestId: string, staleMs?: integer >= 0 }');
@@ -125,7 +125,10 @@ export class CacheAsideCoordinator extends DurableObject<CoordinatorEnv> {
     this.#deadlines.set(requestId, deadline);
     try {
       const served = staleMs > 0 ? await this.#window.serve(key, ttlMs, staleMs, loader !== undefined, deadline) : undefined;
-      return served ?? await this.#gets.run(key, ttlMs, loader, deadline, staleMs);
+      const reply = served ?? await this.#gets.run(key, ttlMs, loader, deadline, staleMs);
+      // The caller whose loader produced the value still holds it: the bytes need not cross the RPC a second time.
+      if (reply.kind === 'value' && (reply.outcome === 'loaded' || reply.outcome === 'took-over' || reply.outcome === 'not-cached')) return { kind: 'own', outcome: reply.outcome };
+      return reply;
     } catch (error) {
       return { kind: 'error', error: toWireError(error) };
     } finally {

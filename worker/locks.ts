@@ -50,13 +50,14 @@ export class Locks {
    * Takes the lock. Concurrent gets of a key here share one attempt: only its sender can hold the lock; the others
    * see our own id as the holder and wait for the push like any waiter (one command per coordinator, not per get).
    */
-  async acquire(key: string, ttlMs: number, deadline: Deadline): Promise<LockResult> {
-    let shared = this.#flights.get(key);
-    if (shared === undefined) {
-      const id = await this.#clientId.ensure(deadline);
-      shared = this.#flights.get(key);
-      if (shared === undefined) return this.#tryLock(key, id, ttlMs, deadline);
-    }
+  acquire(key: string, ttlMs: number, deadline: Deadline): Promise<LockResult> {
+    const shared = this.#flights.get(key);
+    if (shared !== undefined) return this.#join(shared, deadline);
+    // Sent before this returns (with the marker, on a first lock), so a caller can pipeline it with a read.
+    return this.#tryLock(key, this.#clientId.claim(deadline), ttlMs, deadline);
+  }
+
+  async #join(shared: LockFlight, deadline: Deadline): Promise<LockResult> {
     const holder = await deadline.race(shared.reply);
     return { mine: false, holder: holder ?? binaryBytes(shared.id) };
   }
@@ -76,11 +77,17 @@ export class Locks {
     this.#flights.clear();
   }
 
-  async #tryLock(key: string, id: string, ttlMs: number, deadline: Deadline): Promise<LockResult> {
+  async #tryLock(key: string, claim: { id: string; ready: Promise<string> }, ttlMs: number, deadline: Deadline): Promise<LockResult> {
+    const { id } = claim;
     const args = this.#useLuaLock
       ? ['EVALSHA', SCRIPT_SHA.acquireLock, 1, wireKey(key), id, ttlMs]
       : ['SET', wireKey(key), id, 'NX', 'GET', 'PX', ttlMs];
-    const reply = this.#bridge.command(args, deadline.at).then((r) => bytesOrNull(r, 'the lock'), (error: unknown) => { throw lockError(error); });
+    const sent = this.#bridge.command(args, deadline.at).then((r) => bytesOrNull(r, 'the lock'), (error: unknown) => { throw lockError(error); });
+    // The lock counts only once its marker is set too: a lock under an id replaced meanwhile is released.
+    const reply = Promise.all([sent, claim.ready]).then(([holder]) => holder, (error: unknown) => {
+      sent.then((late) => { if (late === null) this.release(key, id); }, () => {});
+      throw error;
+    });
     const flight: LockFlight = { id, reply };
     this.#flights.set(key, flight);
     const done = () => { if (this.#flights.get(key) === flight) this.#flights.delete(key); };

@@ -42,11 +42,14 @@ export type LoaderReply =
 /** The caller's loader wrapper, called back over RPC with the key and the lock's ttl. */
 export type LoaderCallback = (key: string, ttlMs: number) => Promise<LoaderReply>;
 
-/** RPC reply of `getValue`. `loader-error`: the caller rethrows its loader's own error, which never left it. */
+/** One key's answer (getValue, getManyValues). `loader-error`: the caller rethrows its loader's own error, which never left it. */
 export type GetReply =
   | { readonly kind: 'value'; readonly value: Uint8Array | null; readonly outcome: GetOutcome; readonly refresh?: boolean }
   | { readonly kind: 'loader-error' }
   | { readonly kind: 'error'; readonly error: WireError };
+
+/** RPC reply of `getValue`: a GetReply, or `own` when this get's loader produced the value, which the caller still holds (not sent back). */
+export type GetValueReply = GetReply | { readonly kind: 'own'; readonly outcome: 'loaded' | 'took-over' | 'not-cached' };
 
 /** RPC: one coordinator's share of a getMany (distinct keys, binary strings), under one deadline. */
 export interface GetManyRequest {

@@ -50,6 +50,8 @@ export class TrackedReads {
   readonly #bridge: BridgeSocket;
   readonly #cache: LocalCache;
   readonly #flights = new Map<string, ReadFlight>();
+  /** Bumped by every `clear`: a reply sent before one must not fill the copy after it. */
+  #generation = 0;
 
   constructor(bridge: BridgeSocket, cache: LocalCacheOptions) {
     this.#bridge = bridge;
@@ -109,6 +111,20 @@ export class TrackedReads {
     return flight.promise;
   }
 
+  /** The current clear generation, taken when sending a command whose reply may {@link fill} the copy. */
+  get generation(): number {
+    return this.#generation;
+  }
+
+  /**
+   * Keeps a value the bridge reported cacheable (a TRACKED.SETKEY reply asked for `askMs`, as `read` asks), unless a
+   * `clear` came since `generation`.
+   */
+  fill(key: string, value: Uint8Array | null, ttlMs: number, askMs: number, capMs: number, sentAt: number, generation: number): void {
+    if (generation !== this.#generation || ttlMs <= 0) return;
+    this.#cache.set(key, value, Math.min(ttlMs, capMs), sentAt, { until: sentAt + ttlMs, exact: ttlMs < askMs });
+  }
+
   /** Drops the key's copy and poisons its read in flight. */
   invalidate(key: string): void {
     this.#cache.delete(key);
@@ -121,6 +137,7 @@ export class TrackedReads {
 
   /** Drops every copy and poisons every read in flight (a flush, a disconnect, going idle). */
   clear(): void {
+    this.#generation++;
     this.#cache.clear();
     for (const flight of this.#flights.values()) flight.poisoned = true;
     this.#flights.clear();

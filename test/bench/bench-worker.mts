@@ -10,6 +10,8 @@ import { MAX_TICK_MS } from './worker-routes.ts';
 import type { LoopReply, LoopRequest, PlacementSpec, StampedeReply, StampedeRequest, WatchReply, WatchRequest } from './worker-routes.ts';
 
 export { CacheAsideCoordinator } from '../../worker/index.ts';
+export { DirectObject } from './direct-valkey.mts';
+import type { DirectObject } from './direct-valkey.mts';
 
 const REPLY_VALUE = 'v'.repeat(100);
 
@@ -28,6 +30,7 @@ export class BareObject extends DurableObject {
 interface Env {
   CACHE_ASIDE: DurableObjectNamespace<CacheAsideCoordinator>;
   BARE: DurableObjectNamespace<BareObject>;
+  DIRECT: DurableObjectNamespace<DirectObject>;
   MARKER_URL: string;
 }
 
@@ -87,6 +90,9 @@ async function loop(env: Env, body: LoopRequest): Promise<LoopReply> {
         } else if (body.op === 'bare-payload') {
           await env.BARE.getByName('bare').echo({ key: keys[i]!, ttlMs: body.ttlMs, timeoutMs: body.ttlMs, requestId: crypto.randomUUID() });
           outcomes.bare = (outcomes.bare ?? 0) + 1;
+        } else if (body.op === 'direct' || body.op === 'direct-naive') {
+          const outcome = await env.DIRECT.getByName(body.namePrefix ?? 'direct').get(keys[i]!, body.ttlMs, body.op === 'direct-naive', body.loader === true, body.loaderMs);
+          outcomes[outcome] = (outcomes[outcome] ?? 0) + 1;
         } else {
           const { outcome } = await (body.staleMs === undefined
             ? cache.getWithOutcome(keys[i]!, body.ttlMs, loader)

@@ -71,6 +71,8 @@ const STALE_MS = 60_000;
 const HIT_ALONE = 'hit, coalesce: false';
 const UNCACHED = 'uncached get';
 const DIRECT = 'iovalkey GET (Node)';
+const DIY_NAIVE = 'DIY DO: naive local copy (no invalidation)';
+const DIY_GET = 'DIY DO: GET over cloudflare:sockets';
 
 async function run(ctx: BenchContext): Promise<BenchReport> {
   const server = await startValkeyServer();
@@ -81,7 +83,7 @@ async function run(ctx: BenchContext): Promise<BenchReport> {
     await redis.connect();
     // No markers here: a sub-0.1 ms RPC completes before workerd flushes a marker sent ahead of it.
     workers = await startBenchWorkers(bridge.url, 'http://127.0.0.1:9/unused', [
-      { name: 'cached' },
+      { name: 'cached', vars: { VALKEY_HOST: server.host, VALKEY_PORT: String(server.port) } },
       { name: 'uncached', vars: { VALKEYASIDE_MAX_ENTRIES: '0' } },
     ]);
     const w = workers;
@@ -97,6 +99,7 @@ async function run(ctx: BenchContext): Promise<BenchReport> {
     await runLoop(w, 'uncached', { ...base, op: 'get', keys, concurrency: 8 });
     await runLoop(w, 'cached', { ...base, op: 'bare', keys, concurrency: 1 });
     await runLoop(w, 'cached', { ...base, op: 'bare-payload', keys, concurrency: 1 });
+    await runLoop(w, 'cached', { ...base, op: 'direct-naive', keys, concurrency: 1 });
 
     const tables: Table[] = [];
     const targets: TargetCheck[] = [];
@@ -131,6 +134,8 @@ async function run(ctx: BenchContext): Promise<BenchReport> {
         workerVariant(HIT_SWR, 'cached', 'get', false, STALE_MS),
         workerVariant(HIT_ALONE, 'cached', 'get', false, undefined, false),
         workerVariant(UNCACHED, 'uncached', 'get', true),
+        workerVariant(DIY_NAIVE, 'cached', 'direct-naive', false),
+        workerVariant(DIY_GET, 'cached', 'direct', true),
         {
           name: DIRECT,
           async run() {
@@ -150,7 +155,7 @@ async function run(ctx: BenchContext): Promise<BenchReport> {
       tables.push({
         title: `Time per call, concurrency ${concurrency}: sub-batches of calls timed inside the Worker (${result.roundsRun} alternating rounds)`,
         columns: ['variant', 'sub-batches', 'mean ms', 'p50 ms', 'p90 ms', 'p99 ms', 'max ms', 'calls/s', 'p50 / floor', 'paired p50 / floor'],
-        rows: [FLOOR, PAYLOAD, HIT, HIT_SWR, HIT_ALONE, UNCACHED, DIRECT].map((name) => {
+        rows: [FLOOR, PAYLOAD, HIT, HIT_SWR, HIT_ALONE, UNCACHED, DIY_NAIVE, DIY_GET, DIRECT].map((name) => {
           const s = summary(name);
           return [name, s.n, ms(s.mean), ms(s.p50), ms(s.p90), ms(s.p99), ms(s.max), count(1000 / s.p50),
             ratio(s.p50 / floor.p50), ratio(pairedRatio(result, name, FLOOR))];
@@ -161,7 +166,7 @@ async function run(ctx: BenchContext): Promise<BenchReport> {
         title: `Per-call latency, concurrency ${concurrency}: workerd calls by their Date.now() difference (whole ms), iovalkey by performance.now()`,
         columns: ['variant', 'calls', 'p50', 'p99', 'max', 'calls > 1 ms', "mean latency ms (Little's law)"],
         rows: [
-          ...[FLOOR, PAYLOAD, HIT, HIT_SWR, HIT_ALONE, UNCACHED].map((name) => {
+          ...[FLOOR, PAYLOAD, HIT, HIT_SWR, HIT_ALONE, UNCACHED, DIY_NAIVE, DIY_GET].map((name) => {
             const t = ticks.get(name)!;
             return [name, t.reduce((a, b) => a + b, 0), `≤ ${tickPercentile(t, 50) + 1} ms`, `≤ ${tickPercentile(t, 99) + 1} ms`,
               `≤ ${tickPercentile(t, 100) + 1} ms`, `${(overOneMs(t) * 100).toFixed(2)} %`, ms(summary(name).mean * concurrency)];
@@ -178,6 +183,8 @@ async function run(ctx: BenchContext): Promise<BenchReport> {
       targets.push(
         { target: `c=${concurrency}: hit p50 ≤ 1.2x bare RPC p50`, actual: `${ms(hit.p50)} vs ${ms(floor.p50)} ms per call: ${ratio(hitOverFloor)} (paired)`, met: hitOverFloor <= 1.2 },
         { target: `c=${concurrency}: uncached get ≥ 3x slower than hit (p50)`, actual: `${ms(uncached.p50)} vs ${ms(hit.p50)} ms per call: ${ratio(uncachedOverHit)} (paired)`, met: uncachedOverHit >= 3 },
+        { target: `report c=${concurrency}: hit vs a DIY DO's naive local copy / its GET over cloudflare:sockets (p50)`,
+          actual: `${ratio(pairedRatio(result, HIT, DIY_NAIVE))} / ${ratio(pairedRatio(result, HIT, DIY_GET))} (${ms(summary(DIY_NAIVE).p50)} / ${ms(summary(DIY_GET).p50)} ms)`, met: null },
       );
       figures[`c${concurrency}`] = {
         rounds: result.roundsRun,

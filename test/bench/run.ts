@@ -2,7 +2,7 @@
 // per measurement and writes every figure, with the machine it ran on, as JSON (BENCH_RESULTS or
 // test/bench/results.json). BENCH_QUICK=1 is a smoke run with small counts. It reports; it never fails on a figure.
 import { execFileSync } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { findValkeyServer, serverVersion } from '../support/find-valkey-server.mjs';
@@ -13,11 +13,28 @@ import { benchmark as hitPath } from './hit-path.ts';
 import { benchmark as invalidationLatency } from './invalidation-latency.ts';
 import { benchmark as missPath } from './miss-path.ts';
 import { benchmark as placement } from './placement.ts';
+import { benchmark as pushFloor } from './push-floor.ts';
 import { benchmark as stampede } from './stampede.ts';
+import { latencyChart, targetChart } from './svg-chart.ts';
 import { formatTable, type BenchContext, type BenchReport, type Benchmark } from './stats.ts';
 
-const ALL: readonly Benchmark[] = [hitPath, bridgeOverhead, invalidationLatency, stampede, fanout, missPath, placement, fairness];
+const ALL: readonly Benchmark[] = [hitPath, bridgeOverhead, invalidationLatency, pushFloor, stampede, fanout, missPath, placement, fairness];
 const DEFAULT_OUT = fileURLToPath(new URL('./results.json', import.meta.url));
+const DEFAULT_CHARTS = fileURLToPath(new URL('../../docs/charts/', import.meta.url));
+
+/** Writes the run's SVG charts (latency tables, targets) into `dir`; returns the files written. */
+function writeCharts(reports: readonly BenchReport[], dir: string): string[] {
+  mkdirSync(dir, { recursive: true });
+  const written: string[] = [];
+  const put = (name: string, svg: string | null) => {
+    if (svg === null) return;
+    writeFileSync(`${dir}${name}`, svg);
+    written.push(name);
+  };
+  for (const report of reports) report.tables.forEach((table, i) => put(`${report.name}-${i + 1}.svg`, latencyChart(table)));
+  put('targets.svg', targetChart(reports));
+  return written;
+}
 
 function select(args: readonly string[]): Benchmark[] {
   if (args.length === 0) return [...ALL];
@@ -106,6 +123,12 @@ async function main(): Promise<void> {
   };
   writeFileSync(out, JSON.stringify(json, null, 2) + '\n');
   process.stdout.write(`\nfigures written to ${out} (${json.durationS} s)\n`);
+  // The published charts (docs/charts/, linked from docs/benchmarks.md) come from full runs of everything only.
+  const chartsDir = process.env.BENCH_CHARTS || (quick || process.argv.length > 2 ? '' : DEFAULT_CHARTS);
+  if (chartsDir !== '') {
+    const dir = chartsDir.endsWith('/') ? chartsDir : `${chartsDir}/`;
+    process.stdout.write(`charts written to ${dir}: ${writeCharts(reports, dir).join(', ')}\n`);
+  }
   // A failed benchmark is a broken harness, not a slow figure: say so in the exit code.
   process.exitCode = failures.length > 0 ? 1 : 0;
 }

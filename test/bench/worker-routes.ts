@@ -6,15 +6,18 @@ export type PlacementSpec = { kind: 'coord'; name: string } | { kind: 'per-key' 
 export interface LoopRequest {
   /**
    * `bare`: the do-nothing RPC; `bare-payload`: an RPC carrying a get's request and reply shapes, doing nothing
-   * else; `get`: CacheAside.getWithOutcome (with a trivial loader when `loader` is set).
+   * else; `get`: CacheAside.getWithOutcome (with a trivial loader when `loader` is set); `direct` / `direct-naive`:
+   * the DIY Durable Object (direct-valkey.mts) talking to Valkey itself, without / with a naive local copy.
    */
-  op: 'bare' | 'bare-payload' | 'get';
+  op: 'bare' | 'bare-payload' | 'get' | 'direct' | 'direct-naive';
   keys: string[];
   concurrency: number;
   ttlMs: number;
   placement: PlacementSpec;
   namePrefix?: string;
   loader?: boolean;
+  /** `direct` ops: how long the DIY object's loader takes (ms). */
+  loaderMs?: number;
   /** CacheAside's `coalesce` option (default true). */
   coalesce?: boolean;
   /** `get`: a stale-while-revalidate get with this window (ms). */

@@ -38,6 +38,7 @@ export async function startBenchWorkers(bridgeUrl: string, markerUrl: string, sp
       durableObjects: {
         CACHE_ASIDE: { className: 'CacheAsideCoordinator', useSQLite: true },
         BARE: { className: 'BareObject', useSQLite: true },
+        DIRECT: { className: 'DirectObject', useSQLite: true },
       },
       bindings: { BRIDGE_URL: bridgeUrl, BRIDGE_TOKEN: TEST_TOKEN, MARKER_URL: markerUrl, ...spec.vars },
       unsafeDirectSockets: [{ host: '127.0.0.1', port: 0 }],
