@@ -11,6 +11,8 @@ import { randomPrefix, waitFor } from '../support/bridge.ts';
 
 const DURATION_MS = 1_000;
 const MAX_OPS = 3_000;
+/** Healthy runs at most, until one has served stale answers. */
+const HEALTHY_RUNS = 3;
 /** Loader gets and dels run by real Go valkeyaside clients on the same keys (go-client.ts). */
 const GO_SHARE = 0.15;
 let env: LibraryChaosEnv;
@@ -27,15 +29,21 @@ afterAll(async () => {
 
 describe('chaos: the library under faults', () => {
   it('keeps every promise on a healthy stack while reads race invalidations', async () => {
-    const report = await runLibraryChaos({ name: 'library, no fault', durationMs: DURATION_MS, maxOps: MAX_OPS, faults: [], dataDelayMs: 20, goShare: GO_SHARE }, env);
-    expect(failures(report), formatReport(report)).toBe(0);
-    expect(report.extra?.goOps, formatReport(report)).toBeGreaterThan(0);
-    // getMany keys (2-3 per call, one loadMany) are checked like any get.
-    expect(report.extra?.manyReads, formatReport(report)).toBeGreaterThan(0);
+    // A stale answer needs a value to outlive its ttl between two SWR gets of its key: on a loaded machine one short
+    // run may see none, so the run is repeated (at most HEALTHY_RUNS times) until stale answers were checked too.
+    let staleServed = 0;
+    for (let run = 1; run <= HEALTHY_RUNS && staleServed === 0; run++) {
+      const report = await runLibraryChaos({ name: `library, no fault (run ${run})`, durationMs: DURATION_MS, maxOps: MAX_OPS, faults: [], dataDelayMs: 20, goShare: GO_SHARE }, env);
+      expect(failures(report), formatReport(report)).toBe(0);
+      expect(report.extra?.goOps, formatReport(report)).toBeGreaterThan(0);
+      // getMany keys (2-3 per call, one loadMany) are checked like any get.
+      expect(report.extra?.manyReads, formatReport(report)).toBeGreaterThan(0);
+      // The quiescence sweep alone reads 2 × 4 coordinators × 4 keys; more means the workload's reads were checked too.
+      expect(report.check.reads, formatReport(report)).toBeGreaterThan(32);
+      staleServed = report.check.staleServed;
+    }
     // Stale-while-revalidate gets are in the mix, and their windows opened: stale answers were checked too.
-    expect(report.check.staleServed, formatReport(report)).toBeGreaterThan(0);
-    // The quiescence sweep alone reads 2 × 4 coordinators × 4 keys; more means the workload's reads were checked too.
-    expect(report.check.reads, formatReport(report)).toBeGreaterThan(32);
+    expect(staleServed).toBeGreaterThan(0);
   });
 
   it.each(LIBRARY_FAULTS.map((fault) => [fault]))('%s: no stale read, no hung get, agreement and no lock after it clears', async (fault) => {

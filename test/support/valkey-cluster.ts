@@ -226,6 +226,43 @@ export class ValkeyCluster {
   }
 }
 
+/** Ports another process took between our probe and the server's bind: pick new ones and try again. */
+const START_ATTEMPTS = 4;
+
+/**
+ * One cluster node on a free client port and its own free bus port (port + 10000 overflows for ephemeral ports).
+ * Free ports are probed, not reserved, so parallel test files can race for one: a bind failure retries.
+ */
+async function startNode(dir: string, server: StartValkeyClusterOptions['server'], taken: Set<number>): Promise<{ server: ValkeyServer; port: number; busPort: number }> {
+  for (let attempt = 1; ; attempt++) {
+    const port = await distinctFreePort(taken);
+    const busPort = await distinctFreePort(taken);
+    try {
+      const started = await startValkeyServer({
+        port,
+        server,
+        extraArgs: ['--cluster-enabled', 'yes', '--cluster-config-file', join(dir, `nodes-${port}.conf`), '--cluster-node-timeout', '2000',
+          // A replica may always be promoted, however long its link was down (a loaded machine, a recent attach).
+          '--cluster-replica-validity-factor', '0',
+          '--cluster-port', String(busPort), '--dir', dir, '--dbfilename', `dump-${port}.rdb`],
+      });
+      return { server: started, port, busPort };
+    } catch (err) {
+      if (attempt >= START_ATTEMPTS || !String((err as Error).message).includes('Address already in use')) throw err;
+    }
+  }
+}
+
+async function distinctFreePort(taken: Set<number>): Promise<number> {
+  for (;;) {
+    const port = await freePort(HOST);
+    if (!taken.has(port)) {
+      taken.add(port);
+      return port;
+    }
+  }
+}
+
 /**
  * Starts `primaries` × (1 + `replicas`) nodes on free loopback ports and forms a cluster.
  * @throws Error when a node does not start or the cluster does not become ok in time (everything started is stopped).
@@ -239,18 +276,9 @@ export async function startValkeyCluster(options: StartValkeyClusterOptions = {}
   const cluster = new ValkeyCluster(nodes, dir, timeoutMs);
   try {
     const total = primaryCount * (1 + replicaCount);
+    const taken = new Set<number>();
     const started = await Promise.all(Array.from({ length: total }, async () => {
-      const port = await freePort(HOST);
-      // port + 10000 (the default bus port) overflows for ephemeral ports: every node gets its own free bus port.
-      const busPort = await freePort(HOST);
-      const server = await startValkeyServer({
-        port,
-        server: options.server,
-        extraArgs: ['--cluster-enabled', 'yes', '--cluster-config-file', join(dir, `nodes-${port}.conf`), '--cluster-node-timeout', '2000',
-          // A replica may always be promoted, however long its link was down (a loaded machine, a recent attach).
-          '--cluster-replica-validity-factor', '0',
-          '--cluster-port', String(busPort), '--dir', dir, '--dbfilename', `dump-${port}.rdb`],
-      });
+      const { server, port, busPort } = await startNode(dir, options.server, taken);
       const admin = new Redis({ host: HOST, port, lazyConnect: true, maxRetriesPerRequest: 1, retryStrategy: () => 100 });
       admin.on('error', () => undefined);
       await admin.connect();
