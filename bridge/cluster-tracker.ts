@@ -107,6 +107,11 @@ export class ClusterTracker implements KeyTracker {
     return this.#send(args[0], (pair, asking) => pair.call(command, args, asking));
   }
 
+  loadScript(key: Uint8Array, script: ScriptName): Promise<void> {
+    // Scripts are per node: load it where the key's commands run.
+    return this.#send(key, (pair) => pair.loadScript(script));
+  }
+
   evalScript(script: ScriptName, keyAndArgs: readonly Uint8Array[]): Promise<unknown> {
     return this.#send(keyAndArgs[0], (pair, asking) => pair.evalScript(script, keyAndArgs, asking));
   }

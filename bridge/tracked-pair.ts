@@ -162,11 +162,16 @@ export class TrackedPair {
       return await this.call('evalsha', args, asking);
     } catch (err) {
       if (!(err instanceof ReplyError) || !String((err as Error).message).startsWith('NOSCRIPT')) throw err;
-      const loaded = String(await this.call('script', [Buffer.from('LOAD'), Buffer.from(SCRIPTS[script])]));
-      if (loaded !== SCRIPT_SHA[script]) {
-        throw new ReplyError(`ERR bridge: script ${script} loaded as ${loaded}, not ${SCRIPT_SHA[script]} (Go valkeyaside's SHA)`);
-      }
+      await this.loadScript(script);
       return this.call('evalsha', args, asking);
+    }
+  }
+
+  /** SCRIPT LOAD on this server; @throws ReplyError when the server's SHA is not the constant's (Go valkeyaside's). */
+  async loadScript(script: ScriptName): Promise<void> {
+    const loaded = String(await this.call('script', [Buffer.from('LOAD'), Buffer.from(SCRIPTS[script])]));
+    if (loaded !== SCRIPT_SHA[script]) {
+      throw new ReplyError(`ERR bridge: script ${script} loaded as ${loaded}, not ${SCRIPT_SHA[script]} (Go valkeyaside's SHA)`);
     }
   }
 

@@ -1,8 +1,7 @@
 // TRACKED.SETKEY: Go valkeyaside's compare-and-set (the `setkey` script, same bytes in Valkey) and a tracked read of
 // the key in one transaction, so a lock holder stores its value and keeps it cacheable in one round trip. Why the
 // transaction looks the way it does, and when the reply is cacheable: docs/protocol.md, "TRACKED.SETKEY".
-import { ReplyError } from 'iovalkey';
-import { SCRIPTS, SCRIPT_SHA } from '../shared/valkeyaside.ts';
+import { SCRIPT_SHA } from '../shared/valkeyaside.ts';
 import type { KeyTracker, PendingRead } from './tracker.ts';
 
 /** Valkey's answer: whether the value was stored, and the key as read right after the compare-and-set. */
@@ -32,8 +31,7 @@ export async function setkeyTracked(tracker: KeyTracker, key: Uint8Array, id: Ui
   let reply = await send();
   const first = reply[1];
   if (first instanceof Error && String(first.message).startsWith('NOSCRIPT')) {
-    const loaded = String(await tracker.call('script', [Buffer.from('LOAD'), Buffer.from(SCRIPTS.setkey)]));
-    if (loaded !== SCRIPT_SHA.setkey) return new ReplyError(`ERR bridge: script setkey loaded as ${loaded}, not ${SCRIPT_SHA.setkey}`);
+    await tracker.loadScript(key, 'setkey');
     reply = await send();
   }
   const [, set, pttl, read] = reply;

@@ -67,6 +67,8 @@ export interface KeyTracker {
   call(command: string, args: readonly Uint8Array[]): Promise<unknown>;
   /** EVALSHA of a registered script (loaded on NOSCRIPT); its key is `keyAndArgs[0]`. */
   evalScript(script: ScriptName, keyAndArgs: readonly Uint8Array[]): Promise<unknown>;
+  /** SCRIPT LOAD on the server that serves `key` (SHA checked against the constant). */
+  loadScript(key: Uint8Array, script: ScriptName): Promise<void>;
   /** Closes every connection; no further hooks run. */
   close(): Promise<void>;
 }
@@ -138,6 +140,10 @@ export class Tracker implements KeyTracker {
 
   transaction(_key: Uint8Array, commands: readonly TransactionCommand[]): Promise<unknown[]> {
     return this.#pair.transaction(commands);
+  }
+
+  loadScript(_key: Uint8Array, script: ScriptName): Promise<void> {
+    return this.#pair.loadScript(script);
   }
 
   call(command: string, args: readonly Uint8Array[]): Promise<unknown> {
