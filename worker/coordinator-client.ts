@@ -9,6 +9,7 @@ import { fromWireError } from './errors.ts';
 import { MAX_TIMER_MS, positiveMs } from './options.ts';
 import type { ResolvedCacheAsideOptions } from './options.ts';
 import { coordinatorName } from './placement.ts';
+import { isLocationHint } from './region.ts';
 import type { DelReply, GetOutcome, GetReply, LoaderCallback } from './rpc.ts';
 
 /** What a loader gets besides the key. */
@@ -151,15 +152,19 @@ function untilDeadline<T>(work: Promise<T>, what: string, timeoutMs: number, sig
 export class CoordinatorClient {
   readonly #namespace: DurableObjectNamespace<CacheAsideCoordinator>;
   readonly options: ResolvedCacheAsideOptions;
+  /** A region named after a location hint also hints where its coordinators are created. */
+  readonly #stubOptions: DurableObjectNamespaceGetDurableObjectOptions | undefined;
 
   constructor(namespace: DurableObjectNamespace<CacheAsideCoordinator>, options: ResolvedCacheAsideOptions) {
     this.#namespace = namespace;
     this.options = options;
+    const region = options.region;
+    this.#stubOptions = region !== undefined && isLocationHint(region) ? { locationHint: region } : undefined;
   }
 
   /** The coordinator (Durable Object name) that serves the key. */
   nameFor(binary: string): string {
-    return coordinatorName(binary, this.options.placement, this.options.namePrefix);
+    return coordinatorName(binary, this.options.placement, this.options.namePrefix, this.options.region);
   }
 
   /** A get in any view (see `CacheAside.getWithOutcome`). */
@@ -192,7 +197,7 @@ export class CoordinatorClient {
     const signal = options.signal;
     if (signal?.aborted) throw new TimeoutError(`${what} was aborted before it started`, { cause: signal.reason });
     const name = this.nameFor(binary);
-    const stub: Stub = this.#namespace.getByName(name);
+    const stub: Stub = this.#namespace.getByName(name, this.#stubOptions);
     const sent = (send(stub, timeoutMs) as Promise<DelReply>).catch((error: unknown) => { throw rpcFailure(error, name); });
     const reply = await untilDeadline(sent, what, timeoutMs, signal, (message, cause) => () => new TimeoutError(message, cause === undefined ? undefined : { cause }));
     if (reply.kind === 'error') throw fromWireError(reply.error);
@@ -202,7 +207,7 @@ export class CoordinatorClient {
     signal: AbortSignal | undefined, state: CallState<T>): Promise<GetResult<T>> {
     const what = `get(${keys.display})`;
     const name = this.nameFor(keys.binary);
-    const stub: Stub = this.#namespace.getByName(name);
+    const stub: Stub = this.#namespace.getByName(name, this.#stubOptions);
     // Hits first, through a call with primitive arguments and no loader stub: most gets of a cache end here.
     let hit: T | undefined;
     try {

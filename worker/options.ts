@@ -216,6 +216,14 @@ export interface CacheAsideOptions {
   placement?: Placement;
   /** Prefix of coordinator names, so two caches on one binding stay apart. Default `"valkeyaside"`. */
   namePrefix?: string;
+  /**
+   * Keeps this cache's coordinators apart per region: the region is folded into every coordinator name, so each
+   * region has its own coordinators of a key (and its own local copies, kept coherent by Valkey's pushes). A Durable
+   * Object location hint (`'weur'`, `'apac'`, … see `nearestRegion(request)`) is also passed as `locationHint`;
+   * any other name (1–64 of `A-Z a-z 0-9 _ -`, e.g. `request.cf.colo`) only separates. Default: none (one set of
+   * coordinators for the whole world). docs/bridge.md, "Regional coordinators".
+   */
+  region?: string | undefined;
   /** Deadline of a get when the caller gives none (ms). Default: the get's ttl. */
   timeoutMs?: number;
   /** Deadline of a del when the caller gives none (ms). Default 10000. */
@@ -239,6 +247,7 @@ export interface FromEnvOptions extends CacheAsideOptions {
 export interface ResolvedCacheAsideOptions {
   readonly placement: Placement;
   readonly namePrefix: string;
+  readonly region: string | undefined;
   readonly timeoutMs: number | undefined;
   readonly delTimeoutMs: number;
   readonly onUnavailable: 'throw' | 'load';
@@ -248,6 +257,7 @@ export interface ResolvedCacheAsideOptions {
 export const CACHE_ASIDE_DEFAULTS = Object.freeze({
   placement: Object.freeze({ shards: 16 }) as Placement,
   namePrefix: 'valkeyaside',
+  region: undefined as string | undefined,
   timeoutMs: undefined as number | undefined,
   delTimeoutMs: 10_000,
   onUnavailable: 'throw' as 'throw' | 'load',
@@ -284,9 +294,14 @@ export function resolveCacheAsideOptions(options: CacheAsideOptions = {}): Resol
   }
   const namePrefix = options.namePrefix ?? CACHE_ASIDE_DEFAULTS.namePrefix;
   if (typeof namePrefix !== 'string') throw new TypeError(`namePrefix must be a string; got ${typeof namePrefix}`);
+  const region = options.region ?? CACHE_ASIDE_DEFAULTS.region;
+  if (region !== undefined && (typeof region !== 'string' || !/^[A-Za-z0-9_-]{1,64}$/.test(region))) {
+    throw new TypeError(`region must be 1 to 64 letters, digits, '_' or '-' (e.g. 'weur' or request.cf.colo); got ${JSON.stringify(region)}`);
+  }
   return Object.freeze({
     placement,
     namePrefix,
+    region,
     timeoutMs: options.timeoutMs === undefined ? undefined : positiveMs('timeoutMs', options.timeoutMs),
     delTimeoutMs: positiveMs('delTimeoutMs', options.delTimeoutMs ?? CACHE_ASIDE_DEFAULTS.delTimeoutMs),
     onUnavailable,

@@ -89,7 +89,7 @@ describe('worker options: coordinator env vars', () => {
 describe('worker options: CacheAside', () => {
   it('defaults to 16 shards, no extra timeout, and throwing when the cache is unavailable', () => {
     expect(resolveCacheAsideOptions()).toEqual({
-      placement: { shards: 16 }, namePrefix: 'valkeyaside', timeoutMs: undefined, delTimeoutMs: 10_000,
+      placement: { shards: 16 }, namePrefix: 'valkeyaside', region: undefined, timeoutMs: undefined, delTimeoutMs: 10_000,
       onUnavailable: 'throw', maxBypassLoads: 8,
     });
   });
@@ -108,5 +108,16 @@ describe('worker options: CacheAside', () => {
     expect(() => resolveCacheAsideOptions({ timeoutMs: 0 })).toThrow(new RangeError(
       'timeoutMs must be a positive integer (milliseconds); got 0'));
     expect(() => resolveCacheAsideOptions({ delTimeoutMs: 1.5 })).toThrow(RangeError);
+  });
+
+  it('takes a region of 1 to 64 name characters, and rejects others naming the option', () => {
+    expect(resolveCacheAsideOptions({ region: 'weur' }).region).toBe('weur');
+    expect(resolveCacheAsideOptions({ region: 'LHR' }).region).toBe('LHR');
+    expect(resolveCacheAsideOptions({ region: undefined }).region).toBeUndefined();
+    const message = (got: string) => `region must be 1 to 64 letters, digits, '_' or '-' (e.g. 'weur' or request.cf.colo); got ${got}`;
+    expect(() => resolveCacheAsideOptions({ region: '' })).toThrow(new TypeError(message('""')));
+    expect(() => resolveCacheAsideOptions({ region: 'eu@west' })).toThrow(new TypeError(message('"eu@west"')));
+    expect(() => resolveCacheAsideOptions({ region: 'x'.repeat(65) })).toThrow(TypeError);
+    expect(() => resolveCacheAsideOptions({ region: 7 as unknown as string })).toThrow(new TypeError(message('7')));
   });
 });

@@ -70,6 +70,8 @@ function cacheFor(env: Env, params: URLSearchParams): CacheAside {
   const coord = params.get('coord');
   const options: CacheAsideOptions = coord === null ? {} : { placement: () => coord };
   if (params.get('onUnavailable') === 'load') options.onUnavailable = 'load';
+  const region = params.get('region');
+  if (region !== null) options.region = region;
   const maxBypass = int(params, 'maxBypass');
   if (maxBypass !== undefined) options.maxBypassLoads = maxBypass;
   return CacheAside.fromEnv(env, options);
@@ -227,7 +229,7 @@ async function ping(env: Env, params: URLSearchParams): Promise<Response> {
 }
 
 async function stats(env: Env, params: URLSearchParams): Promise<Response> {
-  const name = params.get('coord') ?? CacheAside.fromEnv(env).coordinatorFor(params.get('key')!);
+  const name = params.get('coord') ?? cacheFor(env, params).coordinatorFor(params.get('key')!);
   return json({ name, ...(await env.CACHE_ASIDE.getByName(name).getStats()) });
 }
 
