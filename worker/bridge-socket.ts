@@ -1,6 +1,7 @@
 // The coordinator's WebSocket to the bridge: connect on demand (jittered exponential backoff between failed
 // attempts, each to the next bridge listed: bridge-endpoints.ts), pipeline RESP commands with replies resolved in
-// order, dispatch invalidation pushes, and turn every close or error into one ConnectionError for all commands in flight.
+// order, dispatch invalidation pushes, and turn every close or error into one ConnectionError for all commands in
+// flight.
 import { ConnectionError, ProtocolError, ValkeyasideError } from '../shared/errors.ts';
 import { RESP_SUBPROTOCOL } from '../shared/protocol.ts';
 import { RespDecoder, RespErrorReply, RespPush, encodeCommand } from '../shared/resp/index.ts';
@@ -114,7 +115,10 @@ export class BridgeSocket {
     return this.#open(deadlineAt).then((opened) => this.#enqueue(opened, args));
   }
 
-  /** Closes the socket on purpose (no `onClose`, no reconnect); commands in flight fail. The next opening starts at the first pick. */
+  /**
+   * Closes the socket on purpose (no `onClose`, no reconnect); commands in flight fail. The next opening starts at
+   * the coordinator's first pick of bridge again.
+   */
   close(reason: string): void {
     this.autoReconnect = false;
     this.#endpoints.reset();
