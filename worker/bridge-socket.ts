@@ -1,19 +1,23 @@
 // The coordinator's WebSocket to the bridge: connect on demand (jittered exponential backoff between failed
-// attempts), pipeline RESP commands with replies resolved in order, dispatch invalidation pushes, and turn every
-// close or error into one ConnectionError for all commands in flight.
-import { binaryString } from '../shared/bytes.ts';
+// attempts, each to the next bridge listed: bridge-endpoints.ts), pipeline RESP commands with replies resolved in
+// order, dispatch invalidation pushes, and turn every close or error into one ConnectionError for all commands in
+// flight.
 import { ConnectionError, ProtocolError, ValkeyasideError } from '../shared/errors.ts';
-import { INVALIDATE, RESP_SUBPROTOCOL, RESP_SUBPROTOCOL_V2 } from '../shared/protocol.ts';
-import { RespDecoder, RespErrorReply, RespPush, RespSimple, encodeCommand } from '../shared/resp/index.ts';
+import { RESP_SUBPROTOCOL, RESP_SUBPROTOCOL_V2 } from '../shared/protocol.ts';
+import { RespDecoder, RespErrorReply, RespPush, encodeCommand } from '../shared/resp/index.ts';
 import type { RespValue } from '../shared/resp/index.ts';
 import { droppedError, markDropped, replyFailure } from './bridge-errors.ts';
+import { BridgeEndpoints } from './bridge-endpoints.ts';
+import { invalidatedKeys } from './invalidation-push.ts';
 import { batchMessages } from './message-batches.ts';
 import { ReconnectBackoff } from './reconnect-backoff.ts';
 import { SocketLiveness } from './socket-liveness.ts';
 
 export interface BridgeSocketOptions {
-  /** `http(s)://…/resp` */
-  readonly url: string;
+  /** The bridges (`http(s)://…/resp`), all in front of one Valkey; `name` picks the first one tried. */
+  readonly urls: readonly string[];
+  /** The coordinator's name. */
+  readonly name: string;
   readonly token: string;
   readonly connectTimeoutMs: number;
   readonly reconnectBaseMs: number;
@@ -47,13 +51,6 @@ const MAX_MESSAGE_BYTES = 1024 * 1024;
 /** workerd delivers at most 32 MiB per message; a bulk reply can be no larger. */
 const MAX_REPLY_BYTES = 32 * 1024 * 1024;
 
-/** A bulk or simple string as a binary string (one char per byte), so a key matches exactly the bytes that were read. */
-function binary(value: RespValue): string | undefined {
-  if (value instanceof Uint8Array) return binaryString(value);
-  if (value instanceof RespSimple) return value.value;
-  return undefined;
-}
-
 function describe(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
 }
@@ -68,6 +65,7 @@ export class BridgeSocket {
   #outbox: Uint8Array[] = [];
   #flushQueued = false;
   readonly #backoff: ReconnectBackoff;
+  readonly #endpoints: BridgeEndpoints;
   /** When the opening in progress sends its upgrade request (after its backoff wait). */
   #attemptAt = 0;
   #lastError: ConnectionError | undefined;
@@ -81,6 +79,12 @@ export class BridgeSocket {
     this.#options = options;
     this.#handlers = handlers;
     this.#backoff = new ReconnectBackoff(options.reconnectBaseMs, options.reconnectMaxMs);
+    this.#endpoints = new BridgeEndpoints(options.urls, options.name);
+  }
+
+  /** The bridge the socket is open to, or the one the next attempt goes to. */
+  get bridgeUrl(): string {
+    return this.#endpoints.current;
   }
 
   get isOpen(): boolean {
@@ -118,9 +122,13 @@ export class BridgeSocket {
     return this.#open(deadlineAt).then((opened) => this.#enqueue(opened, args));
   }
 
-  /** Closes the socket on purpose (no `onClose`, no reconnect); commands in flight fail. */
+  /**
+   * Closes the socket on purpose (no `onClose`, no reconnect); commands in flight fail. The next opening starts at
+   * the coordinator's first pick of bridge again.
+   */
   close(reason: string): void {
     this.autoReconnect = false;
+    this.#endpoints.reset();
     const ws = this.#ws;
     if (ws !== null) this.#drop(ws, new ConnectionError(`bridge connection closed: ${reason}`), false, 1000, reason);
   }
@@ -169,7 +177,14 @@ export class BridgeSocket {
       this.#attemptAt = Date.now() + wait;
       const opening = (async () => {
         if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
-        return this.#attempt();
+        // A bridge that refuses or cannot be reached sends this opening on to the next one listed, once round the list.
+        for (let tried = 1; ; tried++) {
+          try {
+            return await this.#attempt();
+          } catch (error) {
+            if (tried >= this.#endpoints.count) throw error;
+          }
+        }
       })();
       this.#opening = opening;
       const clear = () => { if (this.#opening === opening) this.#opening = null; };
@@ -189,7 +204,8 @@ export class BridgeSocket {
   }
 
   async #attempt(): Promise<WebSocket> {
-    const { url, token, connectTimeoutMs } = this.#options;
+    const { token, connectTimeoutMs } = this.#options;
+    const url = this.#endpoints.current;
     const controller = new AbortController();
     const timer = setTimeout(() => controller.abort(), connectTimeoutMs);
     try {
@@ -223,6 +239,7 @@ export class BridgeSocket {
         ? error
         : new ConnectionError(`connecting to the bridge failed: ${describe(error)}`, { cause: error });
       this.#backoff.failed();
+      this.#endpoints.failed();
       this.#lastError = failure;
       throw failure;
     } finally {
@@ -269,7 +286,8 @@ export class BridgeSocket {
     for (const value of values) {
       if (ws !== this.#ws) return;
       if (value instanceof RespPush) {
-        this.#dispatchPush(value);
+        const keys = invalidatedKeys(value);
+        if (keys !== undefined) this.#handlers.onPush(keys);
         continue;
       }
       const pending = this.#pending.shift();
@@ -280,22 +298,6 @@ export class BridgeSocket {
       if (value instanceof RespErrorReply) pending.reject(replyFailure(value));
       else pending.resolve(value);
     }
-  }
-
-  #dispatchPush(push: RespPush): void {
-    if (binary(push.items[0] ?? null) !== INVALIDATE) return;
-    const payload = push.items[1] ?? null;
-    if (payload === null) {
-      this.#handlers.onPush(null);
-      return;
-    }
-    if (!Array.isArray(payload)) return;
-    const keys: string[] = [];
-    for (const item of payload) {
-      const key = binary(item);
-      if (key !== undefined) keys.push(key);
-    }
-    this.#handlers.onPush(keys);
   }
 
   /** Forgets `ws`, fails its commands with `error` and, for an unplanned close, tells the handler and reconnects. */
@@ -321,6 +323,7 @@ export class BridgeSocket {
     for (const command of pending) command.reject(error);
     if (!unplanned) return;
     this.#backoff.failed();
+    this.#endpoints.failed();
     this.#handlers.onClose(error);
     this.#scheduleReconnect();
   }

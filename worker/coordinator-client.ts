@@ -11,6 +11,7 @@ import type { FlightResults, GetFlights, GetResult } from './get-flights.ts';
 import { MAX_TIMER_MS, positiveMs, staleWindowMs, waitUntilContext } from './options.ts';
 import type { ResolvedCacheAsideOptions, WaitUntilContext } from './options.ts';
 import { coordinatorName } from './placement.ts';
+import { isLocationHint } from './region.ts';
 import type { DelReply, GetValueReply, LoaderCallback } from './rpc.ts';
 
 /** What a loader gets besides the key. */
@@ -164,16 +165,20 @@ export class CoordinatorClient {
   readonly options: ResolvedCacheAsideOptions;
   /** Coalesced calls in flight in this isolate, shared by every CacheAside on this namespace. */
   readonly flights: GetFlights;
+  /** A region named after a location hint also hints where its coordinators are created. */
+  readonly #stubOptions: DurableObjectNamespaceGetDurableObjectOptions | undefined;
 
   constructor(namespace: DurableObjectNamespace<CacheAsideCoordinator>, options: ResolvedCacheAsideOptions) {
     this.#namespace = namespace;
     this.options = options;
+    const region = options.region;
+    this.#stubOptions = region !== undefined && isLocationHint(region) ? { locationHint: region } : undefined;
     this.flights = flightsFor(namespace);
   }
 
   /** The stub of the named coordinator. */
   stub(name: string): Stub {
-    return this.#namespace.getByName(name);
+    return this.#namespace.getByName(name, this.#stubOptions);
   }
 
   /** The get's deadline from now (ms): its ttl, or the caller's (or the default) tighter timeout. */
@@ -204,7 +209,7 @@ export class CoordinatorClient {
 
   /** The coordinator (Durable Object name) that serves the key. */
   nameFor(binary: string): string {
-    return coordinatorName(binary, this.options.placement, this.options.namePrefix);
+    return coordinatorName(binary, this.options.placement, this.options.namePrefix, this.options.region);
   }
 
   /**
@@ -281,7 +286,7 @@ export class CoordinatorClient {
     const signal = options.signal;
     if (signal?.aborted) throw new TimeoutError(`${what} was aborted before it started`, { cause: signal.reason });
     const name = this.nameFor(binary);
-    const stub: Stub = this.#namespace.getByName(name);
+    const stub = this.stub(name);
     const sent = (send(stub, timeoutMs) as Promise<DelReply>).catch((error: unknown) => { throw rpcFailure(error, name); });
     const reply = await untilDeadline(sent, what, timeoutMs, signal, (message, cause) => () => new TimeoutError(message, cause === undefined ? undefined : { cause }));
     if (reply.kind === 'error') throw fromWireError(reply.error);
@@ -310,7 +315,7 @@ export class CoordinatorClient {
     signal: AbortSignal | undefined, state: CallState<T>, staleMs: number): Promise<GetResult<T> & { refresh?: Stub }> {
     const what = `get(${keys.display})`;
     const name = this.nameFor(keys.binary);
-    const stub: Stub = this.#namespace.getByName(name);
+    const stub = this.stub(name);
     // Hits first, through a call with primitive arguments and no loader stub: most gets of a cache end here.
     let hit: T | undefined;
     try {

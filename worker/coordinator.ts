@@ -49,7 +49,9 @@ export class CacheAsideCoordinator extends DurableObject<CoordinatorEnv> {
     this.#settings = resolveCoordinatorSettings(env);
     this.#idle = new IdleClock(this.#settings.idleMs, () => void this.#goIdle());
     this.#bridge = new BridgeSocket({
-      url: this.#settings.bridgeUrl,
+      urls: this.#settings.bridgeUrls,
+      // The name the caller asked for (getByName); the id stands in where the runtime does not pass it.
+      name: ctx.id.name ?? ctx.id.toString(),
       token: this.#settings.bridgeToken,
       connectTimeoutMs: this.#settings.connectTimeoutMs,
       reconnectBaseMs: this.#settings.reconnectBaseMs,
@@ -245,6 +247,7 @@ export class CacheAsideCoordinator extends DurableObject<CoordinatorEnv> {
   getStats(): CoordinatorStats {
     return {
       connected: this.#bridge.isOpen,
+      bridge: this.#bridge.bridgeUrl,
       clientId: this.#clientId.current,
       entries: this.#reads.size,
       bytes: this.#reads.bytes,

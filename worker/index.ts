@@ -8,6 +8,8 @@ export type { Codec } from './typed-cache-aside.ts';
 export { CacheAsideCoordinator } from './coordinator.ts';
 export type { CoordinatorStats, GetOutcome } from './rpc.ts';
 export { CACHE_ASIDE_DEFAULTS, COORDINATOR_DEFAULTS } from './options.ts';
+export { nearestRegion } from './region.ts';
+export type { LocationHint, RequestGeography } from './region.ts';
 export type { CacheAsideOptions, CoordinatorEnv, FromEnvOptions, Placement, WaitUntilContext } from './options.ts';
 export { SerializationError } from './errors.ts';
 export { ConnectionError, ProtocolError, ReplyError, TimeoutError, ValkeyasideError } from '../shared/errors.ts';

@@ -6,7 +6,9 @@ import { RESP_PATH } from '../shared/protocol.ts';
  * The env vars the Durable Object reads (all strings, as wrangler `[vars]` and secrets are).
  *
  * - `BRIDGE_URL` (required): the bridge, `ws://`, `wss://`, `http://` or `https://`; a URL without a path gets
- *   `/resp`.
+ *   `/resp`. Several bridges (of one Valkey) are listed comma-separated, e.g. `"wss://a.example/resp,wss://b.example/resp"`:
+ *   each coordinator starts at one picked from its name and moves to the next when a bridge fails (docs/bridge.md,
+ *   "Deployment topologies"). At most 32; a comma inside a URL must be written `%2C`.
  * - `BRIDGE_TOKEN` (required, keep it a secret): sent as `Authorization: Bearer <token>`.
  * - `VALKEYASIDE_CLIENT_TTL_MS` (default 10000): the liveness marker's ttl; refreshed every half of it.
  * - `VALKEYASIDE_USE_LUA_LOCK` (`"true"`/`"false"`, default false): take locks with the Lua script instead of
@@ -44,8 +46,8 @@ export interface CoordinatorEnv {
 
 /** The coordinator's settings after validation. Read-only. */
 export interface CoordinatorSettings {
-  /** `http(s)://…/resp`: the form `fetch` needs for a WebSocket upgrade. */
-  readonly bridgeUrl: string;
+  /** The bridges of BRIDGE_URL, in its order, each `http(s)://…/resp`: the form `fetch` needs for a WebSocket upgrade. */
+  readonly bridgeUrls: readonly string[];
   readonly bridgeToken: string;
   readonly clientTtlMs: number;
   readonly useLuaLock: boolean;
@@ -110,11 +112,15 @@ function envBoolean(env: CoordinatorEnv, name: keyof CoordinatorEnv, fallback: b
   throw new TypeError(`${name} must be "true" or "false"; got ${JSON.stringify(raw)}`);
 }
 
+/** Most bridges BRIDGE_URL may list. */
+export const MAX_BRIDGE_URLS = 32;
+
 /**
- * Converts `BRIDGE_URL` to the `http(s)://` form `fetch` upgrades from, adding `/resp` when it has no path.
+ * Converts one bridge URL to the `http(s)://` form `fetch` upgrades from, adding `/resp` when it has no path.
+ * `name` is what error messages call it (the env var, or one entry of its list).
  * @throws TypeError when it is missing, not a URL, or of another scheme.
  */
-export function bridgeHttpUrl(raw: unknown): string {
+export function bridgeHttpUrl(raw: unknown, name = 'BRIDGE_URL'): string {
   if (typeof raw !== 'string' || raw.trim() === '') {
     throw new TypeError('BRIDGE_URL is not set: bind it as a var, e.g. BRIDGE_URL = "wss://bridge.example.com/resp"');
   }
@@ -122,12 +128,12 @@ export function bridgeHttpUrl(raw: unknown): string {
   try {
     url = new URL(raw.trim());
   } catch {
-    throw new TypeError(`BRIDGE_URL is not a URL; got ${JSON.stringify(raw)}`);
+    throw new TypeError(`${name} is not a URL; got ${JSON.stringify(raw)}`);
   }
   const schemes: Record<string, string> = { 'ws:': 'http:', 'wss:': 'https:', 'http:': 'http:', 'https:': 'https:' };
   const scheme = schemes[url.protocol];
   if (scheme === undefined) {
-    throw new TypeError(`BRIDGE_URL must start with ws://, wss://, http:// or https://; got ${JSON.stringify(raw)}`);
+    throw new TypeError(`${name} must start with ws://, wss://, http:// or https://; got ${JSON.stringify(raw)}`);
   }
   const rest = url.href.slice(url.protocol.length);
   const http = new URL(scheme + rest);
@@ -136,11 +142,36 @@ export function bridgeHttpUrl(raw: unknown): string {
 }
 
 /**
+ * Reads BRIDGE_URL: one bridge URL, or several separated by commas (see {@link CoordinatorEnv}), each converted by
+ * {@link bridgeHttpUrl}.
+ * @throws TypeError naming BRIDGE_URL and the bad entry: missing, not a URL, another scheme, empty, listed twice,
+ *   or more than {@link MAX_BRIDGE_URLS}.
+ */
+export function bridgeHttpUrls(raw: unknown): readonly string[] {
+  if (typeof raw !== 'string' || !raw.includes(',')) return Object.freeze([bridgeHttpUrl(raw)]);
+  const entries = raw.split(',');
+  if (entries.length > MAX_BRIDGE_URLS) {
+    throw new TypeError(`BRIDGE_URL lists ${entries.length} bridges; at most ${MAX_BRIDGE_URLS} are allowed`);
+  }
+  const urls: string[] = [];
+  entries.forEach((entry, i) => {
+    const name = `BRIDGE_URL entry ${i + 1} of ${entries.length}`;
+    if (entry.trim() === '') {
+      throw new TypeError(`${name} is empty in ${JSON.stringify(raw)}; separate bridge URLs with single commas (write a comma inside a URL as %2C)`);
+    }
+    const url = bridgeHttpUrl(entry, name);
+    if (urls.includes(url)) throw new TypeError(`${name} (${JSON.stringify(entry.trim())}) lists a bridge already listed; list each bridge once`);
+    urls.push(url);
+  });
+  return Object.freeze(urls);
+}
+
+/**
  * Reads and validates the coordinator's env vars (see {@link CoordinatorEnv}).
  * @throws TypeError or RangeError naming the env var and the value received.
  */
 export function resolveCoordinatorSettings(env: CoordinatorEnv): CoordinatorSettings {
-  const bridgeUrl = bridgeHttpUrl(env.BRIDGE_URL);
+  const bridgeUrls = bridgeHttpUrls(env.BRIDGE_URL);
   const token = env.BRIDGE_TOKEN;
   if (typeof token !== 'string' || token === '') {
     throw new TypeError('BRIDGE_TOKEN is not set: add it as a secret (`wrangler secret put BRIDGE_TOKEN`)');
@@ -151,7 +182,7 @@ export function resolveCoordinatorSettings(env: CoordinatorEnv): CoordinatorSett
     ? COORDINATOR_DEFAULTS.localTtlCapMs
     : envInteger(env, 'VALKEYASIDE_LOCAL_TTL_CAP_MS', 0, 1, Number.MAX_SAFE_INTEGER);
   return Object.freeze({
-    bridgeUrl,
+    bridgeUrls,
     bridgeToken: token,
     clientTtlMs: envInteger(env, 'VALKEYASIDE_CLIENT_TTL_MS', COORDINATOR_DEFAULTS.clientTtlMs, 100, MAX_TIMER_MS),
     useLuaLock: envBoolean(env, 'VALKEYASIDE_USE_LUA_LOCK', COORDINATOR_DEFAULTS.useLuaLock),
@@ -193,6 +224,14 @@ export interface CacheAsideOptions {
   placement?: Placement;
   /** Prefix of coordinator names, so two caches on one binding stay apart. Default `"valkeyaside"`. */
   namePrefix?: string;
+  /**
+   * Keeps this cache's coordinators apart per region: the region is folded into every coordinator name, so each
+   * region has its own coordinators of a key (and its own local copies, kept coherent by Valkey's pushes). A Durable
+   * Object location hint (`'weur'`, `'apac'`, … see `nearestRegion(request)`) is also passed as `locationHint`;
+   * any other name (1–64 of `A-Z a-z 0-9 _ -`, e.g. `request.cf.colo`) only separates. Default: none (one set of
+   * coordinators for the whole world). docs/bridge.md, "Regional coordinators".
+   */
+  region?: string | undefined;
   /** Deadline of a get when the caller gives none (ms). Default: the get's ttl. */
   timeoutMs?: number;
   /** Deadline of a del when the caller gives none (ms). Default 10000. */
@@ -228,6 +267,7 @@ export interface FromEnvOptions extends CacheAsideOptions {
 export interface ResolvedCacheAsideOptions {
   readonly placement: Placement;
   readonly namePrefix: string;
+  readonly region: string | undefined;
   readonly timeoutMs: number | undefined;
   readonly delTimeoutMs: number;
   readonly onUnavailable: 'throw' | 'load';
@@ -240,6 +280,7 @@ export interface ResolvedCacheAsideOptions {
 export const CACHE_ASIDE_DEFAULTS = Object.freeze({
   placement: Object.freeze({ shards: 16 }) as Placement,
   namePrefix: 'valkeyaside',
+  region: undefined as string | undefined,
   timeoutMs: undefined as number | undefined,
   delTimeoutMs: 10_000,
   onUnavailable: 'throw' as 'throw' | 'load',
@@ -298,9 +339,14 @@ export function resolveCacheAsideOptions(options: CacheAsideOptions = {}): Resol
   if (typeof namePrefix !== 'string') throw new TypeError(`namePrefix must be a string; got ${typeof namePrefix}`);
   const coalesce = options.coalesce ?? CACHE_ASIDE_DEFAULTS.coalesce;
   if (typeof coalesce !== 'boolean') throw new TypeError(`coalesce must be true or false; got ${String(coalesce)}`);
+  const region = options.region ?? CACHE_ASIDE_DEFAULTS.region;
+  if (region !== undefined && (typeof region !== 'string' || !/^[A-Za-z0-9_-]{1,64}$/.test(region))) {
+    throw new TypeError(`region must be 1 to 64 letters, digits, '_' or '-' (e.g. 'weur' or request.cf.colo); got ${JSON.stringify(region)}`);
+  }
   return Object.freeze({
     placement,
     namePrefix,
+    region,
     timeoutMs: options.timeoutMs === undefined ? undefined : positiveMs('timeoutMs', options.timeoutMs),
     delTimeoutMs: positiveMs('delTimeoutMs', options.delTimeoutMs ?? CACHE_ASIDE_DEFAULTS.delTimeoutMs),
     onUnavailable,

@@ -1,6 +1,7 @@
 // Maps a key to the name of the coordinator (Durable Object) that serves it: N shards by a hash of the key, one
-// coordinator per key, or a caller's function. All gets and dels of one key must meet in one coordinator, whichever
-// view (text or bytes) they come from, so everything here works on the key's bytes (a binary string).
+// coordinator per key, or a caller's function, in one region or none. All gets and dels of one key in one region
+// must meet in one coordinator, whichever view (text or bytes) they come from, so everything here works on the key's
+// bytes (a binary string).
 import type { Placement } from './options.ts';
 
 /**
@@ -17,17 +18,20 @@ export function hashKey(key: string): number {
 }
 
 /**
- * The coordinator name for a key.
+ * The coordinator name for a key. A region (validated by options.ts: no `@`) goes after the prefix of built-in
+ * names (`valkeyaside@weur:shard:3/16`) and after a placement function's name (`mine@weur`); without one the names
+ * are those of unregioned caches.
  * @throws TypeError when a placement function returns something other than a non-empty string.
  */
-export function coordinatorName(key: string, placement: Placement, namePrefix: string): string {
+export function coordinatorName(key: string, placement: Placement, namePrefix: string, region?: string): string {
+  const suffix = region === undefined ? '' : `@${region}`;
   if (typeof placement === 'function') {
     const name = placement(key);
     if (typeof name !== 'string' || name === '') {
       throw new TypeError(`placement function returned ${JSON.stringify(name)} for key ${JSON.stringify(key)}; it must return a non-empty string`);
     }
-    return name;
+    return name + suffix;
   }
-  if (placement === 'per-key') return `${namePrefix}:key:${key}`;
-  return `${namePrefix}:shard:${hashKey(key) % placement.shards}/${placement.shards}`;
+  if (placement === 'per-key') return `${namePrefix}${suffix}:key:${key}`;
+  return `${namePrefix}${suffix}:shard:${hashKey(key) % placement.shards}/${placement.shards}`;
 }

@@ -99,6 +99,8 @@ export type DelReply = { readonly kind: 'ok' } | { readonly kind: 'error'; reado
 /** A coordinator's state, for tests and metrics. */
 export interface CoordinatorStats {
   readonly connected: boolean;
+  /** The bridge (one of BRIDGE_URL's, `http(s)://…/resp`) the socket is open to, or the next attempt goes to. */
+  readonly bridge: string;
   /** The current client id (`valkeyid:…`), also the name of its liveness marker; null until a first lock. */
   readonly clientId: string | null;
   readonly entries: number;

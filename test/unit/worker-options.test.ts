@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import {
-  COORDINATOR_DEFAULTS, bridgeHttpUrl, resolveCacheAsideOptions, resolveCoordinatorSettings,
+  COORDINATOR_DEFAULTS, MAX_BRIDGE_URLS, bridgeHttpUrl, bridgeHttpUrls, resolveCacheAsideOptions, resolveCoordinatorSettings,
 } from '../../worker/options.ts';
 
 const base = { BRIDGE_URL: 'wss://bridge.example.com/resp', BRIDGE_TOKEN: 'secret-token' };
@@ -9,7 +9,7 @@ describe('worker options: coordinator env vars', () => {
   it('applies the defaults', () => {
     const settings = resolveCoordinatorSettings(base);
     expect(settings).toMatchObject({
-      bridgeUrl: 'https://bridge.example.com/resp',
+      bridgeUrls: ['https://bridge.example.com/resp'],
       bridgeToken: 'secret-token',
       clientTtlMs: 10_000,
       useLuaLock: false,
@@ -47,6 +47,27 @@ describe('worker options: coordinator env vars', () => {
     expect(bridgeHttpUrl('https://b.example.com/custom/path')).toBe('https://b.example.com/custom/path');
   });
 
+  it('reads a comma-separated list of bridges, in order, each converted', () => {
+    const settings = resolveCoordinatorSettings({ ...base, BRIDGE_URL: ' ws://127.0.0.1:7379 , wss://b.example.com/resp,http://c:80/x ' });
+    expect(settings.bridgeUrls).toEqual(['http://127.0.0.1:7379/resp', 'https://b.example.com/resp', 'http://c/x']);
+    expect(Object.isFrozen(settings.bridgeUrls)).toBe(true);
+    expect(bridgeHttpUrls('wss://a.example.com/resp')).toEqual(['https://a.example.com/resp']);
+  });
+
+  it('names BRIDGE_URL and the bad entry of a list', () => {
+    expect(() => bridgeHttpUrls('ws://a/resp,redis://b:6379')).toThrow(new TypeError(
+      'BRIDGE_URL entry 2 of 2 must start with ws://, wss://, http:// or https://; got "redis://b:6379"'));
+    expect(() => bridgeHttpUrls('nope,ws://b/resp')).toThrow(new TypeError('BRIDGE_URL entry 1 of 2 is not a URL; got "nope"'));
+    expect(() => bridgeHttpUrls('ws://a/resp,,ws://b/resp')).toThrow(new TypeError(
+      'BRIDGE_URL entry 2 of 3 is empty in "ws://a/resp,,ws://b/resp"; separate bridge URLs with single commas (write a comma inside a URL as %2C)'));
+    expect(() => bridgeHttpUrls('ws://a/resp,')).toThrow(/^BRIDGE_URL entry 2 of 2 is empty/);
+    expect(() => bridgeHttpUrls('ws://a,http://a/resp')).toThrow(new TypeError(
+      'BRIDGE_URL entry 2 of 2 ("http://a/resp") lists a bridge already listed; list each bridge once'));
+    const many = Array.from({ length: MAX_BRIDGE_URLS + 1 }, (_, i) => `ws://b${i}/resp`).join(',');
+    expect(() => resolveCoordinatorSettings({ ...base, BRIDGE_URL: many })).toThrow(new TypeError(
+      `BRIDGE_URL lists ${MAX_BRIDGE_URLS + 1} bridges; at most ${MAX_BRIDGE_URLS} are allowed`));
+  });
+
   it('names the variable and the value it rejects', () => {
     expect(() => resolveCoordinatorSettings({ BRIDGE_TOKEN: 't' })).toThrow(new TypeError(
       'BRIDGE_URL is not set: bind it as a var, e.g. BRIDGE_URL = "wss://bridge.example.com/resp"'));
@@ -68,7 +89,7 @@ describe('worker options: coordinator env vars', () => {
 describe('worker options: CacheAside', () => {
   it('defaults to 16 shards, no extra timeout, and throwing when the cache is unavailable', () => {
     expect(resolveCacheAsideOptions()).toEqual({
-      placement: { shards: 16 }, namePrefix: 'valkeyaside', timeoutMs: undefined, delTimeoutMs: 10_000,
+      placement: { shards: 16 }, namePrefix: 'valkeyaside', region: undefined, timeoutMs: undefined, delTimeoutMs: 10_000,
       onUnavailable: 'throw', maxBypassLoads: 8, staleMs: 0, ctx: undefined, coalesce: true,
     });
   });
@@ -101,5 +122,16 @@ describe('worker options: CacheAside', () => {
     expect(() => resolveCacheAsideOptions({ timeoutMs: 0 })).toThrow(new RangeError(
       'timeoutMs must be a positive integer (milliseconds); got 0'));
     expect(() => resolveCacheAsideOptions({ delTimeoutMs: 1.5 })).toThrow(RangeError);
+  });
+
+  it('takes a region of 1 to 64 name characters, and rejects others naming the option', () => {
+    expect(resolveCacheAsideOptions({ region: 'weur' }).region).toBe('weur');
+    expect(resolveCacheAsideOptions({ region: 'LHR' }).region).toBe('LHR');
+    expect(resolveCacheAsideOptions({ region: undefined }).region).toBeUndefined();
+    const message = (got: string) => `region must be 1 to 64 letters, digits, '_' or '-' (e.g. 'weur' or request.cf.colo); got ${got}`;
+    expect(() => resolveCacheAsideOptions({ region: '' })).toThrow(new TypeError(message('""')));
+    expect(() => resolveCacheAsideOptions({ region: 'eu@west' })).toThrow(new TypeError(message('"eu@west"')));
+    expect(() => resolveCacheAsideOptions({ region: 'x'.repeat(65) })).toThrow(TypeError);
+    expect(() => resolveCacheAsideOptions({ region: 7 as unknown as string })).toThrow(new TypeError(message('7')));
   });
 });

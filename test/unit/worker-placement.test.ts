@@ -34,4 +34,16 @@ describe('worker placement', () => {
     expect(() => coordinatorName('k', (() => 42) as unknown as (key: string) => string, 'p'))
       .toThrow('placement function returned 42 for key "k"; it must return a non-empty string');
   });
+
+  it('folds a region into every coordinator name, leaving unregioned names as they were', () => {
+    const shard = coordinatorName('user:1', { shards: 16 }, 'valkeyaside');
+    const regional = coordinatorName('user:1', { shards: 16 }, 'valkeyaside', 'weur');
+    expect(regional).toBe(shard.replace(/^valkeyaside:/, 'valkeyaside@weur:'));
+    expect(coordinatorName('user:1', { shards: 16 }, 'valkeyaside', undefined)).toBe(shard);
+    expect(coordinatorName('k:1', 'per-key', 'p', 'apac')).toBe('p@apac:key:k:1');
+    expect(coordinatorName('k:1', (key) => `mine-${key.length}`, 'p', 'LHR')).toBe('mine-3@LHR');
+    // Two regions never share a coordinator of a key, and neither shares one with the unregioned cache.
+    const names = new Set(['weur', 'apac', undefined].map((region) => coordinatorName('k', { shards: 4 }, 'p', region)));
+    expect(names.size).toBe(3);
+  });
 });

@@ -73,6 +73,8 @@ function cacheFor(env: Env, params: URLSearchParams): CacheAside {
   if (params.get('coalesce') === '0') options.coalesce = false;
   const shards = int(params, 'shards');
   if (coord === null && shards !== undefined) options.placement = { shards };
+  const region = params.get('region');
+  if (region !== null) options.region = region;
   const maxBypass = int(params, 'maxBypass');
   if (maxBypass !== undefined) options.maxBypassLoads = maxBypass;
   return CacheAside.fromEnv(env, options);
@@ -306,7 +308,7 @@ async function ping(env: Env, params: URLSearchParams): Promise<Response> {
 }
 
 async function stats(env: Env, params: URLSearchParams): Promise<Response> {
-  const name = params.get('coord') ?? CacheAside.fromEnv(env).coordinatorFor(params.get('key')!);
+  const name = params.get('coord') ?? cacheFor(env, params).coordinatorFor(params.get('key')!);
   return json({ name, ...(await env.CACHE_ASIDE.getByName(name).getStats()) });
 }
 

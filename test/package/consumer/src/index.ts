@@ -4,11 +4,11 @@
 import * as api from 'valkeyaside-edge/worker';
 import {
   BytesCacheAside, CACHE_ASIDE_DEFAULTS, COORDINATOR_DEFAULTS, CacheAside, ConnectionError, PLACEHOLDER_PREFIX, ProtocolError, ReplyError,
-  SerializationError, TimeoutError, TypedCacheAside, ValkeyasideError, jsonCodec,
+  SerializationError, TimeoutError, TypedCacheAside, ValkeyasideError, jsonCodec, nearestRegion,
 } from 'valkeyaside-edge/worker';
 import type {
   BytesKey, CacheAsideOptions, Codec, CoordinatorEnv, CoordinatorStats, DelOptions, FromEnvOptions, GetOptions, GetOutcome,
-  GetResult, LoadMany, LoadManyContext, LoadManyResult, Loader, LoaderContext, Placement,
+  GetResult, LoadMany, LoadManyContext, LoadManyResult, Loader, LoaderContext, LocationHint, Placement, RequestGeography,
 } from 'valkeyaside-edge/worker';
 import { README_HANDLERS } from './readme-handlers';
 
@@ -113,6 +113,15 @@ const CHECKS: Record<string, Check> = {
     expect((await cache.get(k('p'), 60_000, upper)) === k('p').toUpperCase() && cache.coordinatorFor('ab').endsWith('custom-0'), 'placement function');
     await rejects(Promise.resolve().then(() => CacheAside.fromEnv(env, { binding: 'NOPE' })), (e) => e instanceof TypeError, 'a missing binding is a TypeError');
   },
+  'region': async (_c, k, env) => {
+    const paris: RequestGeography = { cf: { continent: 'EU', country: 'FR', longitude: '2.35' } };
+    const hint: LocationHint | undefined = nearestRegion(paris);
+    const regional = CacheAside.fromEnv(env, { region: hint });
+    expect(hint === 'weur' && regional.coordinatorFor(k('r')).startsWith('valkeyaside@weur:'), `region ${String(hint)}`);
+    expect((await regional.get(k('r'), 60_000, upper)) === k('r').toUpperCase(), 'a regional get loads');
+    await regional.bytes().del(k('r'));
+    expect((await regional.typed<string>().get(k('r'), 60_000)) === null, 'the regional del drops it');
+  },
   'constants': async () => {
     const coordinatorEnv: CoordinatorEnv = { BRIDGE_URL: 'ws://x/resp' };
     const connected: CoordinatorStats['connected'] = true;
@@ -129,7 +138,7 @@ const COVERED = {
   CacheAside: 'get', BytesCacheAside: 'bytes', CacheAsideCoordinator: 'wrangler.toml binding', TypedCacheAside: 'typed', jsonCodec: 'codec',
   CACHE_ASIDE_DEFAULTS: 'constants', COORDINATOR_DEFAULTS: 'constants', PLACEHOLDER_PREFIX: 'constants',
   SerializationError: 'serialization', ConnectionError: 'errors', ProtocolError: 'errors', ReplyError: 'errors',
-  TimeoutError: 'timeout', ValkeyasideError: 'errors',
+  TimeoutError: 'timeout', ValkeyasideError: 'errors', nearestRegion: 'region',
 } satisfies Record<keyof typeof api, string>;
 
 export default {
