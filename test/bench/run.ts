@@ -7,6 +7,7 @@ import { cpus, totalmem } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { findValkeyServer, serverVersion } from '../support/find-valkey-server.mjs';
 import { benchmark as bridgeOverhead } from './bridge-overhead.ts';
+import { benchmark as cluster } from './cluster.ts';
 import { benchmark as fairness } from './fairness.ts';
 import { benchmark as fanout } from './fanout.ts';
 import { benchmark as hitPath } from './hit-path.ts';
@@ -18,7 +19,7 @@ import { benchmark as stampede } from './stampede.ts';
 import { latencyChart, targetChart } from './svg-chart.ts';
 import { formatTable, type BenchContext, type BenchReport, type Benchmark } from './stats.ts';
 
-const ALL: readonly Benchmark[] = [hitPath, bridgeOverhead, invalidationLatency, pushFloor, stampede, fanout, missPath, placement, fairness];
+const ALL: readonly Benchmark[] = [hitPath, bridgeOverhead, invalidationLatency, pushFloor, stampede, fanout, missPath, placement, fairness, cluster];
 const DEFAULT_OUT = fileURLToPath(new URL('./results.json', import.meta.url));
 const DEFAULT_CHARTS = fileURLToPath(new URL('../../docs/charts/', import.meta.url));
 
