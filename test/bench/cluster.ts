@@ -1,6 +1,7 @@
 // Issue 13, Valkey Cluster behind the bridge, in one run: the hit and miss round trips through a bridge on one node
 // against a cluster-mode bridge on 3 primaries, and pipelined throughput with one bridge process against two, on
 // each (cluster-throughput.ts). Measured at the bridge protocol: a CacheAside hit never reaches the bridge.
+import { loadavg } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { TEST_TOKEN, randomPrefix } from '../support/bridge.ts';
 import { startValkeyCluster, type ValkeyCluster } from '../support/valkey-cluster.ts';
@@ -165,7 +166,8 @@ async function run(ctx: BenchContext): Promise<BenchReport> {
         heapPerSessionBytes: Object.fromEntries(heap),
         idleBridges: idle,
       },
-      notes: [],
+      // Other work on the machine takes cores from this run: the 1-minute load average says how much.
+      notes: [`load average at the end (1, 5, 15 min): ${loadavg().map((l) => l.toFixed(2)).join(', ')} on this machine's cores`],
     };
   } finally {
     for (const s of sessions) s.close();
