@@ -1,6 +1,6 @@
 // Issue 13, Valkey Cluster behind the bridge, in one run: the hit and miss round trips through a bridge on one node
 // against a cluster-mode bridge on 3 primaries, and pipelined throughput with one bridge process against two, on
-// each (cluster-throughput.ts). Measured at the bridge protocol: a CacheAside hit never reaches the bridge.
+// each (cluster-throughput.ts); the same hit and miss through CacheAside in workerd (cluster-library.ts).
 import { loadavg } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { TEST_TOKEN, randomPrefix } from '../support/bridge.ts';
@@ -9,6 +9,7 @@ import { startValkeyServer, type ValkeyServer } from '../support/valkey-server.t
 import { RespErrorReply, encodeCommand, type RespValue } from '../../shared/resp/index.ts';
 import { newClientId } from '../../shared/valkeyaside.ts';
 import { startBridgeChild, type BridgeChild } from './bridge-process.ts';
+import { measureLibrary } from './cluster-library.ts';
 import { measureThroughput, openSetups, type Backend, type ThroughputShape } from './cluster-throughput.ts';
 import { RespSession } from './resp-session.ts';
 import {
@@ -130,6 +131,9 @@ async function run(ctx: BenchContext): Promise<BenchReport> {
     };
     for (const s of sessions.splice(0)) s.close();
 
+    // Part 1b: the same paths through CacheAside in workerd.
+    const library = await measureLibrary(ctx, backends.map((b) => ({ name: b.name, bridgeUrl: b.bridges[0].url })), prefix, ONE_NODE);
+
     // Part 2: throughput, one bridge vs two, one node vs the cluster.
     const shape: ThroughputShape = {
       sessions: 32, depth: 32, windowMs: ctx.quick ? 300 : 800, rounds: ctx.quick ? 2 : 6, budgetMs: ctx.quick ? 6_000 : 30_000,
@@ -157,10 +161,11 @@ async function run(ctx: BenchContext): Promise<BenchReport> {
           'CPU per command = the process\'s user + system time (/proc/<pid>/stat, 10 ms ticks) over the commands it served; "cores busy" = all three over wall time.',
         'All variants alternate in rotating order; "paired" = median over rounds of the per-round ratio.',
       ],
-      tables: [latencyTable, tget.table, set.table, costTable],
+      tables: [latencyTable, library.table, tget.table, set.table, costTable],
       targets: [],
       figures: {
         latencyMs: Object.fromEntries(variants.map((v) => [v.name, summarize(result.samples.get(v.name)!)])),
+        libraryMs: library.figures,
         trackedGet: tget.figures,
         set: set.figures,
         heapPerSessionBytes: Object.fromEntries(heap),
