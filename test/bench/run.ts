@@ -8,6 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { findValkeyServer, serverVersion } from '../support/find-valkey-server.mjs';
 import { benchmark as bridgeOverhead } from './bridge-overhead.ts';
 import { benchmark as topology } from './bridge-topology.ts';
+import { benchmark as cluster } from './cluster.ts';
 import { benchmark as fairness } from './fairness.ts';
 import { benchmark as fanout } from './fanout.ts';
 import { benchmark as hitPath } from './hit-path.ts';
@@ -19,7 +20,8 @@ import { benchmark as stampede } from './stampede.ts';
 import { latencyChart, targetChart } from './svg-chart.ts';
 import { formatTable, type BenchContext, type BenchReport, type Benchmark } from './stats.ts';
 
-const ALL: readonly Benchmark[] = [hitPath, bridgeOverhead, invalidationLatency, pushFloor, stampede, fanout, missPath, placement, fairness, topology];
+const ALL: readonly Benchmark[] = [hitPath, bridgeOverhead, invalidationLatency, pushFloor, stampede, fanout, missPath, placement, fairness, topology,
+  cluster];
 const DEFAULT_OUT = fileURLToPath(new URL('./results.json', import.meta.url));
 const DEFAULT_CHARTS = fileURLToPath(new URL('../../docs/charts/', import.meta.url));
 
