@@ -3,11 +3,11 @@
 // order, dispatch invalidation pushes, and turn every close or error into one ConnectionError for all commands in
 // flight.
 import { ConnectionError, ProtocolError, ValkeyasideError } from '../shared/errors.ts';
-import { RESP_SUBPROTOCOL, RESP_SUBPROTOCOL_V2 } from '../shared/protocol.ts';
 import { RespDecoder, RespErrorReply, RespPush, encodeCommand } from '../shared/resp/index.ts';
 import type { RespValue } from '../shared/resp/index.ts';
 import { droppedError, markDropped, replyFailure } from './bridge-errors.ts';
 import { BridgeEndpoints } from './bridge-endpoints.ts';
+import { errorMessage, upgradeToBridge } from './bridge-upgrade.ts';
 import { invalidatedKeys } from './invalidation-push.ts';
 import { batchMessages } from './message-batches.ts';
 import { ReconnectBackoff } from './reconnect-backoff.ts';
@@ -50,10 +50,6 @@ interface Pending {
 const MAX_MESSAGE_BYTES = 1024 * 1024;
 /** workerd delivers at most 32 MiB per message; a bulk reply can be no larger. */
 const MAX_REPLY_BYTES = 32 * 1024 * 1024;
-
-function describe(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
-}
 
 export class BridgeSocket {
   readonly #options: BridgeSocketOptions;
@@ -166,7 +162,7 @@ export class BridgeSocket {
     try {
       for (const message of batchMessages(chunks, MAX_MESSAGE_BYTES)) ws.send(message);
     } catch (error) {
-      this.#drop(ws, new ConnectionError(`sending to the bridge failed: ${describe(error)}`, { cause: error }), true, 1011, 'send failed');
+      this.#drop(ws, new ConnectionError(`sending to the bridge failed: ${errorMessage(error)}`, { cause: error }), true, 1011, 'send failed');
     }
   }
 
@@ -205,31 +201,9 @@ export class BridgeSocket {
 
   async #attempt(): Promise<WebSocket> {
     const { token, connectTimeoutMs } = this.#options;
-    const url = this.#endpoints.current;
-    const controller = new AbortController();
-    const timer = setTimeout(() => controller.abort(), connectTimeoutMs);
     try {
-      let response: Response;
-      try {
-        response = await fetch(url, {
-          headers: { Upgrade: 'websocket', Authorization: `Bearer ${token}`, 'Sec-WebSocket-Protocol': `${RESP_SUBPROTOCOL_V2}, ${RESP_SUBPROTOCOL}` },
-          signal: controller.signal,
-        });
-      } catch (error) {
-        throw new ConnectionError(controller.signal.aborted
-          ? `connecting to the bridge at ${url} timed out after ${connectTimeoutMs} ms`
-          : `cannot reach the bridge at ${url}: ${describe(error)}`, { cause: error });
-      }
-      const ws = response.webSocket;
-      if (ws === null) {
-        const body = (await response.text().catch(() => '')).slice(0, 200);
-        const hint = response.status === 401 ? ' (check BRIDGE_TOKEN)' : response.status === 404 ? ' (check the path of BRIDGE_URL)' : '';
-        throw new ConnectionError(`the bridge at ${url} refused the WebSocket upgrade with HTTP ${response.status}${hint}: ${body}`);
-      }
-      ws.accept();
-      this.#version = response.headers.get('Sec-WebSocket-Protocol') === RESP_SUBPROTOCOL_V2 ? 2 : 1;
-      // Newer compatibility dates deliver binary frames as Blob by default; the decoder wants bytes at once.
-      ws.binaryType = 'arraybuffer';
+      const { ws, version } = await upgradeToBridge(this.#endpoints.current, token, connectTimeoutMs);
+      this.#version = version;
       this.#install(ws);
       this.#lastError = undefined;
       this.#handlers.onOpen();
@@ -237,13 +211,11 @@ export class BridgeSocket {
     } catch (error) {
       const failure = error instanceof ConnectionError
         ? error
-        : new ConnectionError(`connecting to the bridge failed: ${describe(error)}`, { cause: error });
+        : new ConnectionError(`connecting to the bridge failed: ${errorMessage(error)}`, { cause: error });
       this.#backoff.failed();
       this.#endpoints.failed();
       this.#lastError = failure;
       throw failure;
-    } finally {
-      clearTimeout(timer);
     }
   }
 
@@ -261,7 +233,7 @@ export class BridgeSocket {
     });
     ws.addEventListener('error', (event) => {
       const cause = (event as { error?: unknown }).error;
-      const message = (event as { message?: string }).message || describe(cause ?? 'WebSocket error');
+      const message = (event as { message?: string }).message || errorMessage(cause ?? 'WebSocket error');
       this.#drop(ws, new ConnectionError(`the bridge connection failed: ${message}`, { cause }), true);
     });
   }
@@ -277,7 +249,7 @@ export class BridgeSocket {
       values = this.#decoder.feed(new Uint8Array(data));
     } catch (error) {
       const code = error instanceof ProtocolError ? error.closeCode : 1002;
-      this.#drop(ws, new ConnectionError(`the bridge sent malformed RESP: ${describe(error)}`, { cause: error }), true, code, 'malformed RESP');
+      this.#drop(ws, new ConnectionError(`the bridge sent malformed RESP: ${errorMessage(error)}`, { cause: error }), true, code, 'malformed RESP');
       return;
     }
     this.#liveness?.progress();
