@@ -1,35 +1,23 @@
 // getMany and coalescing inside workerd (Miniflare) against a real bridge and Valkey: warm, cold, Go-locked and
 // duplicate keys in one call with exactly one loadMany, keys over several shards, concurrent getManys, and gets of
 // one key in one isolate sharing one coordinator call (counted by the coordinator's stats).
-import { Redis } from 'iovalkey';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Bridge } from '../../bridge/index.ts';
 import { hashKey } from '../../worker/placement.ts';
-import { randomPrefix, startReadyBridge, TEST_TOKEN, waitFor } from '../support/bridge.ts';
-import { startTestWorkers, type WorkerHarness } from '../support/miniflare.ts';
-import { startOrigin, type Origin } from '../support/origin.ts';
-import { startValkeyServer, type ValkeyServer } from '../support/valkey-server.ts';
+import { randomPrefix, waitFor } from '../support/bridge.ts';
+import { query, startWorkerStack, type WorkerStack } from '../support/worker-stack.ts';
 
-let server: ValkeyServer;
-let bridge: Bridge;
-let origin: Origin;
-let workers: WorkerHarness;
-let redis: Redis;
+let stack: WorkerStack;
+let origin: WorkerStack['origin'];
+let workers: WorkerStack['workers'];
+let redis: WorkerStack['redis'];
 
 beforeAll(async () => {
-  server = await startValkeyServer();
-  bridge = await startReadyBridge(server.url);
-  origin = await startOrigin();
-  workers = await startTestWorkers([{ name: 'main', vars: { BRIDGE_URL: bridge.url, BRIDGE_TOKEN: TEST_TOKEN, ORIGIN: origin.url } }]);
-  redis = new Redis({ host: server.host, port: server.port, maxRetriesPerRequest: 0 });
+  stack = await startWorkerStack((vars) => [{ name: 'main', vars }]);
+  ({ origin, workers, redis } = stack);
 });
 
 afterAll(async () => {
-  redis?.disconnect();
-  await workers?.dispose();
-  await origin?.close();
-  await bridge?.close();
-  await server?.stop();
+  await stack?.close();
 });
 
 interface ErrorReport { name: string; message: string; code?: string; status?: number; isTimeout: boolean }
@@ -38,12 +26,6 @@ type ManyAnswer = { ok: true; results: KeyResult[] } | { ok: false; error: Error
 interface Many { answers: ManyAnswer[]; calls: string[][] }
 type GetAnswer = { ok: true; value: unknown; outcome: string } | { ok: false; error: ErrorReport };
 interface Stats { name: string; waitingGets: number; peekCalls: number; getCalls: number; getManyCalls: number }
-
-function query(params: Record<string, string | number | undefined>): string {
-  const search = new URLSearchParams();
-  for (const [name, value] of Object.entries(params)) if (value !== undefined) search.set(name, String(value));
-  return search.toString();
-}
 
 function many(keys: readonly string[], params: Record<string, string | number | undefined> = {}): Promise<Many> {
   return workers.getJson<Many>(`/many?${query({ keys: JSON.stringify(keys), ttl: 10_000, ...params })}`);

@@ -2,39 +2,25 @@
 // region, location-hinted when the region is a hint), and stay coherent through Valkey's pushes: a del through one
 // region never leaves the other serving the old value once the push is in, and one loader runs across regions.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Bridge } from '../../bridge/index.ts';
-import { randomPrefix, startReadyBridge, TEST_TOKEN, waitFor } from '../support/bridge.ts';
-import { startTestWorkers, type WorkerHarness } from '../support/miniflare.ts';
-import { startOrigin, type Origin } from '../support/origin.ts';
+import { randomPrefix, TEST_TOKEN, waitFor } from '../support/bridge.ts';
 import { RespWsClient } from '../support/resp-ws-client.ts';
-import { startValkeyServer, type ValkeyServer } from '../support/valkey-server.ts';
+import { query, startWorkerStack, type WorkerStack } from '../support/worker-stack.ts';
 
-let server: ValkeyServer;
-let bridge: Bridge;
-let origin: Origin;
-let workers: WorkerHarness;
+let stack: WorkerStack;
+let bridge: WorkerStack['bridge'];
+let origin: WorkerStack['origin'];
+let workers: WorkerStack['workers'];
 
 beforeAll(async () => {
-  server = await startValkeyServer();
-  bridge = await startReadyBridge(server.url);
-  origin = await startOrigin();
-  workers = await startTestWorkers([{ name: 'regions', vars: { BRIDGE_TOKEN: TEST_TOKEN, ORIGIN: origin.url, BRIDGE_URL: bridge.url } }]);
+  stack = await startWorkerStack((vars) => [{ name: 'regions', vars }]);
+  ({ bridge, origin, workers } = stack);
 });
 
 afterAll(async () => {
-  await workers?.dispose();
-  await origin?.close();
-  await bridge?.close();
-  await server?.stop();
+  await stack?.close();
 });
 
 type Answer = { ok: true; value: string | null; outcome: string } | { ok: false; error: { name: string; message: string } };
-
-function query(params: Record<string, string | number | undefined>): string {
-  const search = new URLSearchParams();
-  for (const [name, value] of Object.entries(params)) if (value !== undefined) search.set(name, String(value));
-  return search.toString();
-}
 
 const get = (params: Record<string, string | number | undefined>) => workers.getJson<Answer>(`/get?${query(params)}`);
 const del = (params: Record<string, string | undefined>) => workers.getJson<{ ok: boolean }>(`/del?${query(params)}`);

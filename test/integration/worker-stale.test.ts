@@ -2,49 +2,27 @@
 // refresh runs (under the caller's waitUntil), a del or an outside write ending the window, a failing refresh keeping
 // the stale value until the window ends, and what a plain (Go-like) reader sees. Time is driven by small ttls and
 // waits on outcomes, never by measured durations.
-import { Redis } from 'iovalkey';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Bridge } from '../../bridge/index.ts';
-import { randomPrefix, startReadyBridge, TEST_TOKEN, waitFor } from '../support/bridge.ts';
-import { startTestWorkers, type WorkerHarness } from '../support/miniflare.ts';
-import { startOrigin, type Origin } from '../support/origin.ts';
-import { startValkeyServer, type ValkeyServer } from '../support/valkey-server.ts';
+import { randomPrefix, waitFor } from '../support/bridge.ts';
+import { query, startWorkerStack, type WorkerStack } from '../support/worker-stack.ts';
 
-let server: ValkeyServer;
-let bridge: Bridge;
-let origin: Origin;
-let workers: WorkerHarness;
-let redis: Redis;
+let stack: WorkerStack;
+let redis: WorkerStack['redis'];
+let workers: WorkerStack['workers'];
+let origin: WorkerStack['origin'];
 
 beforeAll(async () => {
-  server = await startValkeyServer();
-  bridge = await startReadyBridge(server.url);
-  origin = await startOrigin();
-  const vars = { BRIDGE_URL: bridge.url, BRIDGE_TOKEN: TEST_TOKEN, ORIGIN: origin.url, VALKEYASIDE_CLIENT_TTL_MS: '1000' };
   // Two Workers, each with its own coordinator class: two coordinator families, as two services sharing Valkey.
-  workers = await startTestWorkers([{ name: 'main', vars }, { name: 'other', vars }]);
-  redis = new Redis({ host: server.host, port: server.port, maxRetriesPerRequest: 0 });
+  stack = await startWorkerStack((vars) => [{ name: 'main', vars }, { name: 'other', vars }], { VALKEYASIDE_CLIENT_TTL_MS: '1000' });
+  ({ redis, workers, origin } = stack);
 });
 
 afterAll(async () => {
-  redis?.disconnect();
-  await workers?.dispose();
-  await origin?.close();
-  await bridge?.close();
-  await server?.stop();
+  await stack?.close();
 });
 
 type Answer = { ok: true; value: unknown; outcome: string } | { ok: false; error: { name: string; message: string } };
 type Params = Record<string, string | number | boolean | undefined>;
-
-function query(params: Params): string {
-  const search = new URLSearchParams();
-  for (const [name, value] of Object.entries(params)) {
-    if (value === undefined || value === false) continue;
-    search.set(name, value === true ? '1' : String(value));
-  }
-  return search.toString();
-}
 
 const get = (params: Params, worker = 'main'): Promise<Answer> => workers.getJson<Answer>(`/get?${query(params)}`, worker);
 const burst = (params: Params, worker = 'main'): Promise<{ results: Answer[] }> => workers.getJson(`/burst?${query(params)}`, worker);
