@@ -108,8 +108,8 @@ export class Allowlist {
    */
   plan(args: Uint8Array[], prefix: Uint8Array | null): CommandPlan {
     const command = asciiUpper(args[0]!);
-    const shown = printable(args[0]!);
-    const arity = () => err(`ERR wrong number of arguments for '${shown}'`, 'arity', command);
+    // Only a refusal shows the name: printable() is not paid by every command.
+    const arity = () => err(`ERR wrong number of arguments for '${printable(args[0]!)}'`, 'arity', command);
     const keyCheck = (keys: Uint8Array[], markerOk: boolean): CommandPlan | null => {
       // Long keys cost the bridge (key index) and Valkey (its tracking table keeps them after the session is gone).
       for (const key of keys) {
@@ -166,7 +166,7 @@ export class Allowlist {
         return this.#planScript(args, command, arity, keyCheck);
       default:
         if (!this.#extensions.has(command)) {
-          return err(`ERR command '${shown}' is not allowed by this bridge`, 'not_allowed', command);
+          return err(`ERR command '${printable(args[0]!)}' is not allowed by this bridge`, 'not_allowed', command);
         }
         if (n < 2) return arity();
         return keyCheck([args[1]!], false) ?? {

@@ -48,6 +48,9 @@ export class BridgeMetrics {
   readonly messagesIn: Counter;
   readonly frameBytesOut: Counter;
   readonly authFailures: Counter<'reason'>;
+  // prom-client's inc({ label }) hashes and validates the labels on every call; a child per value skips both.
+  readonly #commandCounters = new Map<string, Counter.Internal>();
+  readonly #errorCounters = new Map<ErrorKind, Counter.Internal>();
 
   constructor(sources: MetricsSources) {
     const registers = [this.registry];
@@ -93,8 +96,17 @@ export class BridgeMetrics {
     });
   }
 
+  /** One command of `name` (an allowlist label): its counter child is looked up once, not per command. */
+  command(name: string): void {
+    let child = this.#commandCounters.get(name);
+    if (!child) this.#commandCounters.set(name, (child = this.commands.labels(name)));
+    child.inc();
+  }
+
   error(kind: ErrorKind): void {
-    this.errors.inc({ kind });
+    let child = this.#errorCounters.get(kind);
+    if (!child) this.#errorCounters.set(kind, (child = this.errors.labels(kind)));
+    child.inc();
   }
 
   /** Prometheus text exposition. */
