@@ -1,6 +1,6 @@
-// `npx tsx test/bench/profile-overhead.ts [GET|SET] [seconds]`: one bench bridge under --cpu-prof running only the
-// overhead bench's sequential loop (1 session, 1 command at a time, bounded by count and time), then the summary of
-// its profile: where the bridge spends its time per command, without the pipelined rounds mixed in.
+// `npx tsx test/bench/profile-overhead.ts [GET|SET] [seconds] [depth]`: one bench bridge under --cpu-prof running one
+// of the overhead bench's loops alone (depth 1: 1 session, 1 command at a time; depth n: 32 sessions × n pipelined),
+// bounded by count and time, then the summary of its profile: the bridge's self time per command.
 import { readFileSync, readdirSync, statSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import { TEST_TOKEN, randomPrefix } from '../support/bridge.ts';
@@ -11,21 +11,28 @@ import { RespSession } from './resp-session.ts';
 
 const op = (process.argv[2] ?? 'GET').toUpperCase() === 'SET' ? 'SET' : 'GET';
 const seconds = Math.min(30, Number(process.argv[3] ?? 8));
-const MAX_COMMANDS = 500_000;
+const depth = Math.max(1, Math.min(64, Number(process.argv[4] ?? 1)));
+const sessions = depth === 1 ? 1 : 32;
+const MAX_COMMANDS = 2_000_000;
 
 process.env.BENCH_PROFILE = '1';
-const label = `seq-${op.toLowerCase()}`;
+const label = `${depth === 1 ? 'seq' : `pipe${depth}`}-${op.toLowerCase()}`;
 const server = await startValkeyServer();
 const bridge = await startBridgeChild(server.url, {}, label);
 let done = 0;
 try {
-  const session = await RespSession.bridge(bridge.url, TEST_TOKEN);
+  const open = await Promise.all(Array.from({ length: sessions }, () => RespSession.bridge(bridge.url, TEST_TOKEN)));
   const prefix = randomPrefix('prof');
-  const batches = Array.from({ length: 100 }, (_, i) =>
-    RespSession.encode([op === 'GET' ? ['GET', `${prefix}${i}`] : ['SET', `${prefix}${i}`, 'x'.repeat(100)]]));
+  const batches = Array.from({ length: 100 }, (_, b) => RespSession.encode(Array.from({ length: depth }, (_, i) =>
+    (op === 'GET' ? ['GET', `${prefix}${b * depth + i}`] : ['SET', `${prefix}${b * depth + i}`, 'x'.repeat(100)]))));
   const until = performance.now() + seconds * 1000;
-  while (done < MAX_COMMANDS && performance.now() < until) await session.send(batches[done++ % batches.length]!, 1);
-  session.close();
+  await Promise.all(open.map(async (session, s) => {
+    for (let b = s; done < MAX_COMMANDS && performance.now() < until; b++) {
+      await session.send(batches[b % batches.length]!, depth);
+      done += depth;
+    }
+  }));
+  for (const session of open) session.close();
 } finally {
   await bridge.close();
   await server.stop();
@@ -34,7 +41,7 @@ try {
 const dir = readdirSync(PROFILE_DIR).filter((d) => d.startsWith(`${label}-`)).sort().at(-1)!;
 const file = readdirSync(`${PROFILE_DIR}${dir}`).map((f) => `${PROFILE_DIR}${dir}/${f}`)
   .sort((a, b) => statSync(b).size - statSync(a).size)[0]!;
-process.stdout.write(`${done} sequential ${op}s in ${seconds} s (${((seconds * 1e6) / done).toFixed(1)} µs each); profile ${file}\n`);
+process.stdout.write(`${done} ${op}s (${sessions} sessions × ${depth}) in ${seconds} s (${((seconds * 1e6) / done).toFixed(1)} µs each); profile ${file}\n`);
 const { total, functions, files } = summarizeProfile(JSON.parse(readFileSync(file, 'utf8')));
 const busy = total - (functions.find(([name]) => name.startsWith('(idle)'))?.[1] ?? 0);
 const line = ([name, msSelf]: [string, number]) =>
