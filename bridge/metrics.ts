@@ -41,7 +41,7 @@ export class BridgeMetrics {
    * Per-frame counts, added to their counters on scrape: a fan-out to 1,000 sessions then costs 1,000 additions, not
    * 2,000 prom-client increments (each a label lookup and validation) on the path the push-floor bench measures.
    */
-  readonly perFrame = { delivered: 0, bytesOut: 0 };
+  readonly perFrame = { delivered: 0, bytesOut: 0, bytesIn: 0, messagesIn: 0 };
   readonly epochs: Counter;
   readonly frameBytesIn: Counter;
   /** One per client message: a client's round trips (it pipelines a turn's commands into one message). */
@@ -85,8 +85,15 @@ export class BridgeMetrics {
       collect() { this.inc(perFrame.delivered); perFrame.delivered = 0; },
     });
     this.epochs = new Counter({ name: 'bridge_epochs_total', help: 'Tracked Valkey connections lost (new epochs).', registers });
-    this.frameBytesIn = new Counter({ name: 'bridge_frame_bytes_in_total', help: 'WebSocket message bytes received from clients.', registers });
-    this.messagesIn = new Counter({ name: 'bridge_messages_in_total', help: 'WebSocket messages received from clients.', registers });
+    // Per message too: counted in perFrame and added on scrape.
+    this.frameBytesIn = new Counter({
+      name: 'bridge_frame_bytes_in_total', help: 'WebSocket message bytes received from clients.', registers,
+      collect() { this.inc(perFrame.bytesIn); perFrame.bytesIn = 0; },
+    });
+    this.messagesIn = new Counter({
+      name: 'bridge_messages_in_total', help: 'WebSocket messages received from clients.', registers,
+      collect() { this.inc(perFrame.messagesIn); perFrame.messagesIn = 0; },
+    });
     this.authFailures = new Counter({
       name: 'bridge_auth_failures_total', help: 'Upgrades refused for authentication, by reason (missing, invalid, duplicate, throttled).', labelNames: ['reason'], registers,
     });
