@@ -70,8 +70,14 @@ function arity(args: Uint8Array[], command: string): CommandPlan {
   return err(`ERR wrong number of arguments for '${printable(args[0]!)}'`, 'arity', command);
 }
 
+/** Upper-cases a-z only (bytes past ASCII stay themselves: no name or option has them); a loop, not a Buffer view. */
 function asciiUpper(bytes: Uint8Array): string {
-  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('latin1').toUpperCase();
+  let out = '';
+  for (let i = 0; i < bytes.length; i++) {
+    const b = bytes[i]!;
+    out += String.fromCharCode(b >= 0x61 && b <= 0x7a ? b - 0x20 : b);
+  }
+  return out;
 }
 
 function positiveInt(bytes: Uint8Array): number | null {
