@@ -65,8 +65,19 @@ function startsWith(bytes: Uint8Array, prefix: Uint8Array): boolean {
   return true;
 }
 
+/** Module functions, not closures made per plan() call: the name is rendered only when the reply is a refusal. */
+function arity(args: Uint8Array[], command: string): CommandPlan {
+  return err(`ERR wrong number of arguments for '${printable(args[0]!)}'`, 'arity', command);
+}
+
+/** Upper-cases a-z only (bytes past ASCII stay themselves: no name or option has them); a loop, not a Buffer view. */
 function asciiUpper(bytes: Uint8Array): string {
-  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('latin1').toUpperCase();
+  let out = '';
+  for (let i = 0; i < bytes.length; i++) {
+    const b = bytes[i]!;
+    out += String.fromCharCode(b >= 0x61 && b <= 0x7a ? b - 0x20 : b);
+  }
+  return out;
 }
 
 function positiveInt(bytes: Uint8Array): number | null {
@@ -108,39 +119,22 @@ export class Allowlist {
    */
   plan(args: Uint8Array[], prefix: Uint8Array | null): CommandPlan {
     const command = asciiUpper(args[0]!);
-    const shown = printable(args[0]!);
-    const arity = () => err(`ERR wrong number of arguments for '${shown}'`, 'arity', command);
-    const keyCheck = (keys: Uint8Array[], markerOk: boolean): CommandPlan | null => {
-      // Long keys cost the bridge (key index) and Valkey (its tracking table keeps them after the session is gone).
-      for (const key of keys) {
-        if (key.length > this.#limits.maxKeyBytes) {
-          return err(`ERR key longer than this bridge's limit of ${this.#limits.maxKeyBytes} bytes`, 'syntax', command);
-        }
-      }
-      if (prefix === null) return null;
-      for (const key of keys) {
-        if (startsWith(key, prefix)) continue;
-        if (markerOk && startsWith(key, MARKER)) continue;
-        return err("NOPERM key outside this token's prefix", 'noperm', command);
-      }
-      return null;
-    };
     const n = args.length;
     switch (command) {
       case 'PING':
-        if (n > 2) return arity();
+        if (n > 2) return arity(args, command);
         return { kind: 'reply', command, reply: n === 2 ? args[1]! : new RespSimple('PONG') };
       case 'TRACKED.GET': {
-        if (n !== 3) return arity();
-        const refused = keyCheck([args[1]!], true);
+        if (n !== 3) return arity(args, command);
+        const refused = this.#keyCheck([args[1]!], true, prefix, command);
         if (refused) return refused;
         const capMs = positiveInt(args[2]!);
         if (capMs === null) return err('ERR capMs must be a positive integer', 'syntax', command);
         return { kind: 'tracked-get', command: 'TRACKED.GET', key: args[1]!, capMs };
       }
       case 'TRACKED.SETKEY': {
-        if (n !== 6) return arity();
-        const refused = keyCheck([args[1]!], false);
+        if (n !== 6) return arity(args, command);
+        const refused = this.#keyCheck([args[1]!], false, prefix, command);
         if (refused) return refused;
         if (positiveInt(args[4]!) === null) return err('ERR ttlMs must be a positive integer', 'syntax', command);
         const capMs = positiveInt(args[5]!);
@@ -149,39 +143,55 @@ export class Allowlist {
       }
       case 'GET':
       case 'PTTL':
-        if (n !== 2) return arity();
-        return keyCheck([args[1]!], true) ?? { kind: 'read', command, args };
+        if (n !== 2) return arity(args, command);
+        return this.#keyCheck([args[1]!], true, prefix, command) ?? { kind: 'read', command, args };
       case 'EXISTS':
-        if (n < 2) return arity();
-        return keyCheck(args.slice(1), true) ?? { kind: 'read', command, args };
+        if (n < 2) return arity(args, command);
+        return this.#keyCheck(args.slice(1), true, prefix, command) ?? { kind: 'read', command, args };
       case 'DEL':
-        if (n < 2) return arity();
-        return keyCheck(args.slice(1), true) ?? {
+        if (n < 2) return arity(args, command);
+        return this.#keyCheck(args.slice(1), true, prefix, command) ?? {
           kind: 'write', command, args, keys: args.slice(1), statusReply: false, changed: (r) => r !== 0,
         };
       case 'SET':
-        return this.#planSet(args, command, arity, keyCheck);
+        return this.#planSet(args, command, prefix);
       case 'EVALSHA':
       case 'EVAL':
-        return this.#planScript(args, command, arity, keyCheck);
+        return this.#planScript(args, command, prefix);
       default:
         if (!this.#extensions.has(command)) {
-          return err(`ERR command '${shown}' is not allowed by this bridge`, 'not_allowed', command);
+          return err(`ERR command '${printable(args[0]!)}' is not allowed by this bridge`, 'not_allowed', command);
         }
-        if (n < 2) return arity();
-        return keyCheck([args[1]!], false) ?? {
+        if (n < 2) return arity(args, command);
+        return this.#keyCheck([args[1]!], false, prefix, command) ?? {
           kind: 'write', command, args, keys: [args[1]!], statusReply: false, changed: () => true, extension: true,
         };
     }
   }
 
+  /** A refusal when a key is too long or (with a prefix) outside it; a marker key passes when `markerOk`. */
+  #keyCheck(keys: Uint8Array[], markerOk: boolean, prefix: Uint8Array | null, command: string): CommandPlan | null {
+    // Long keys cost the bridge (key index) and Valkey (its tracking table keeps them after the session is gone).
+    for (const key of keys) {
+      if (key.length > this.#limits.maxKeyBytes) {
+        return err(`ERR key longer than this bridge's limit of ${this.#limits.maxKeyBytes} bytes`, 'syntax', command);
+      }
+    }
+    if (prefix === null) return null;
+    for (const key of keys) {
+      if (startsWith(key, prefix)) continue;
+      if (markerOk && startsWith(key, MARKER)) continue;
+      return err("NOPERM key outside this token's prefix", 'noperm', command);
+    }
+    return null;
+  }
+
   #planSet(
     args: Uint8Array[],
     command: string,
-    arity: () => CommandPlan,
-    keyCheck: (keys: Uint8Array[], markerOk: boolean) => CommandPlan | null,
+    prefix: Uint8Array | null,
   ): CommandPlan {
-    if (args.length < 3) return arity();
+    if (args.length < 3) return arity(args, command);
     let nx = false;
     let get = false;
     let px = false;
@@ -208,7 +218,7 @@ export class Allowlist {
       }
     }
     // Markers (`valkeyid:...`) may only be set to the empty value.
-    const refused = keyCheck([args[1]!], args[2]!.length === 0);
+    const refused = this.#keyCheck([args[1]!], args[2]!.length === 0, prefix, command);
     if (refused) return refused;
     // A marker says its holder is alive: without a bounded PX, a dead holder could be kept looking alive forever.
     if (startsWith(args[1]!, MARKER) && (!px || pxMs > this.#limits.maxMarkerTtlMs)) {
@@ -222,10 +232,9 @@ export class Allowlist {
   #planScript(
     args: Uint8Array[],
     command: string,
-    arity: () => CommandPlan,
-    keyCheck: (keys: Uint8Array[], markerOk: boolean) => CommandPlan | null,
+    prefix: Uint8Array | null,
   ): CommandPlan {
-    if (args.length < 2) return arity();
+    if (args.length < 2) return arity(args, command);
     let script: ScriptName | undefined;
     if (command === 'EVALSHA') {
       script = SHA_TO_SCRIPT.get(asciiUpper(args[1]!).toLowerCase());
@@ -234,10 +243,10 @@ export class Allowlist {
       script = SCRIPT_BYTES.find(([, bytes]) => Buffer.compare(bytes, body) === 0)?.[0];
     }
     if (!script) return err('NOSCRIPT script not registered with this bridge', 'noscript', command);
-    if (args.length < 4) return arity();
+    if (args.length < 4) return arity(args, command);
     if (!equalsAscii(args[2]!, '1')) return err('ERR syntax error: numkeys must be 1 for the registered scripts', 'syntax', command);
-    if (args.length !== 4 + SCRIPT_ARGC[script]) return arity();
-    const refused = keyCheck([args[3]!], false);
+    if (args.length !== 4 + SCRIPT_ARGC[script]) return arity(args, command);
+    const refused = this.#keyCheck([args[3]!], false, prefix, command);
     if (refused) return refused;
     // delkey/setkey return 0 when the placeholder was not ours; acquireLock returns the holder when not acquired.
     const changed = script === 'acquireLock'

@@ -71,7 +71,7 @@ export class CommandRunner {
     if (command.length === 0) return this.#refuse('ERR protocol: empty command');
     if (!command.every((a) => a instanceof Uint8Array)) return this.#refuse('ERR protocol: command arguments must be bulk strings');
     const plan = this.#ctx.allowlist.plan(command as Uint8Array[], this.#prefix);
-    m.commands.inc({ command: this.#ctx.allowlist.label(plan.command) });
+    m.command(this.#ctx.allowlist.label(plan.command));
     if (this.#ctx.log.enabled('debug')) this.#ctx.log.debug('command', { session: this.#sessionId, command: plan.command });
     const tracker = this.#ctx.tracker;
     switch (plan.kind) {
@@ -127,7 +127,7 @@ export class CommandRunner {
   }
 
   #refuse(message: string): Slot {
-    this.#ctx.metrics.commands.inc({ command: 'OTHER' });
+    this.#ctx.metrics.command('OTHER');
     this.#ctx.metrics.error('protocol');
     return readySlot(new RespErrorReply(message));
   }

@@ -41,13 +41,16 @@ export class BridgeMetrics {
    * Per-frame counts, added to their counters on scrape: a fan-out to 1,000 sessions then costs 1,000 additions, not
    * 2,000 prom-client increments (each a label lookup and validation) on the path the push-floor bench measures.
    */
-  readonly perFrame = { delivered: 0, bytesOut: 0 };
+  readonly perFrame = { delivered: 0, bytesOut: 0, bytesIn: 0, messagesIn: 0 };
   readonly epochs: Counter;
   readonly frameBytesIn: Counter;
   /** One per client message: a client's round trips (it pipelines a turn's commands into one message). */
   readonly messagesIn: Counter;
   readonly frameBytesOut: Counter;
   readonly authFailures: Counter<'reason'>;
+  // prom-client's inc({ label }) hashes and validates the labels on every call; a child per value skips both.
+  readonly #commandCounters = new Map<string, Counter.Internal>();
+  readonly #errorCounters = new Map<ErrorKind, Counter.Internal>();
 
   constructor(sources: MetricsSources) {
     const registers = [this.registry];
@@ -82,8 +85,15 @@ export class BridgeMetrics {
       collect() { this.inc(perFrame.delivered); perFrame.delivered = 0; },
     });
     this.epochs = new Counter({ name: 'bridge_epochs_total', help: 'Tracked Valkey connections lost (new epochs).', registers });
-    this.frameBytesIn = new Counter({ name: 'bridge_frame_bytes_in_total', help: 'WebSocket message bytes received from clients.', registers });
-    this.messagesIn = new Counter({ name: 'bridge_messages_in_total', help: 'WebSocket messages received from clients.', registers });
+    // Per message too: counted in perFrame and added on scrape.
+    this.frameBytesIn = new Counter({
+      name: 'bridge_frame_bytes_in_total', help: 'WebSocket message bytes received from clients.', registers,
+      collect() { this.inc(perFrame.bytesIn); perFrame.bytesIn = 0; },
+    });
+    this.messagesIn = new Counter({
+      name: 'bridge_messages_in_total', help: 'WebSocket messages received from clients.', registers,
+      collect() { this.inc(perFrame.messagesIn); perFrame.messagesIn = 0; },
+    });
     this.authFailures = new Counter({
       name: 'bridge_auth_failures_total', help: 'Upgrades refused for authentication, by reason (missing, invalid, duplicate, throttled).', labelNames: ['reason'], registers,
     });
@@ -93,8 +103,17 @@ export class BridgeMetrics {
     });
   }
 
+  /** One command of `name` (an allowlist label): its counter child is looked up once, not per command. */
+  command(name: string): void {
+    let child = this.#commandCounters.get(name);
+    if (!child) this.#commandCounters.set(name, (child = this.commands.labels(name)));
+    child.inc();
+  }
+
   error(kind: ErrorKind): void {
-    this.errors.inc({ kind });
+    let child = this.#errorCounters.get(kind);
+    if (!child) this.#errorCounters.set(kind, (child = this.errors.labels(kind)));
+    child.inc();
   }
 
   /** Prometheus text exposition. */

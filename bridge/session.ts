@@ -194,8 +194,9 @@ export class Session implements PushTarget, Runnable {
   #onMessage(data: RawData, isBinary: boolean): void {
     if (this.#stopping || this.#closed) return;
     // Decoded lazily, a slice at a time in the session's turns; the socket stays paused until the message is consumed.
-    this.#ctx.metrics.frameBytesIn.inc(this.#input.push(data, isBinary));
-    this.#ctx.metrics.messagesIn.inc();
+    const counts = this.#ctx.metrics.perFrame;
+    counts.bytesIn += this.#input.push(data, isBinary);
+    counts.messagesIn++;
     this.#process();
   }
 

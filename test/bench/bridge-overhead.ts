@@ -1,6 +1,9 @@
 // Benchmark 2, bridge overhead: GET and SET through the bridge (WebSocket sessions, pipelined) against the same
 // load straight to Valkey with iovalkey, and with a raw TCP client that uses the bridge client's own codec (to tell
-// the bridge hop from the client library's cost). Same sessions, same pipeline depth, same keys.
+// the bridge hop from the client library's cost), and with a byte relay (relay-floor.ts: the floor of two hops).
+// Same sessions, same pipeline depth, same keys.
+import { fork } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import { Redis } from 'iovalkey';
 import { performance } from 'node:perf_hooks';
 import { TEST_TOKEN, randomPrefix } from '../support/bridge.ts';
@@ -17,7 +20,26 @@ const VALUE = 'x'.repeat(100);
 const BRIDGE = 'bridge (WebSocket)';
 const DIRECT = 'iovalkey direct';
 const RAW = 'raw TCP direct';
-const TRANSPORTS = [BRIDGE, DIRECT, RAW] as const;
+const RELAY = 'relay floor (WebSocket)';
+const TRANSPORTS = [BRIDGE, RELAY, DIRECT, RAW] as const;
+const RELAY_CHILD = fileURLToPath(new URL('./relay-floor.ts', import.meta.url));
+
+/** The relay floor in its own process (like the bridge); killed with the bench. */
+async function startRelay(host: string, port: number): Promise<{ url: string; close(): void }> {
+  const child = fork(RELAY_CHILD, [], {
+    execArgv: ['--import', 'tsx'],
+    env: { ...process.env, BENCH_VALKEY_HOST: host, BENCH_VALKEY_PORT: String(port) },
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+  });
+  const kill = () => child.kill('SIGKILL');
+  process.once('exit', kill);
+  const url = await new Promise<string>((resolve, reject) => {
+    const timer = setTimeout(() => { kill(); reject(new Error('the relay floor did not start within 20 s')); }, 20_000);
+    child.once('message', (m: { url: string }) => { clearTimeout(timer); resolve(m.url); });
+    child.once('exit', () => { clearTimeout(timer); reject(new Error('the relay floor exited')); });
+  });
+  return { url, close: kill };
+}
 type Transport = (typeof TRANSPORTS)[number];
 type Op = 'GET' | 'SET';
 
@@ -40,7 +62,7 @@ function encodedBatches(op: Op, keys: readonly string[], depth: number): Buffer[
   return Array.from({ length: count }, (_, b) => RespSession.encode(commands(op, keys, b * depth, depth)));
 }
 
-async function openPipe(transport: Transport, op: Op, keys: readonly string[], depth: number, env: { bridgeUrl: string; host: string; port: number }): Promise<Pipe> {
+async function openPipe(transport: Transport, op: Op, keys: readonly string[], depth: number, env: { bridgeUrl: string; relayUrl: string; host: string; port: number }): Promise<Pipe> {
   if (transport === DIRECT) {
     const redis = new Redis({ host: env.host, port: env.port, lazyConnect: true });
     await redis.connect();
@@ -59,7 +81,8 @@ async function openPipe(transport: Transport, op: Op, keys: readonly string[], d
       close: () => redis.disconnect(),
     };
   }
-  const session = transport === BRIDGE ? await RespSession.bridge(env.bridgeUrl, TEST_TOKEN) : await RespSession.tcp(env.host, env.port);
+  const session = transport === BRIDGE ? await RespSession.bridge(env.bridgeUrl, TEST_TOKEN)
+    : transport === RELAY ? await RespSession.bridge(env.relayUrl, TEST_TOKEN) : await RespSession.tcp(env.host, env.port);
   const batches = encodedBatches(op, keys, depth);
   return {
     async run(batch) {
@@ -104,6 +127,7 @@ interface Config {
 async function run(ctx: BenchContext): Promise<BenchReport> {
   const server = await startValkeyServer();
   const bridge = await startBridgeChild(server.url, {}, 'overhead');
+  const relay = await startRelay(server.host, server.port);
   const setup = new Redis({ host: server.host, port: server.port, lazyConnect: true });
   const tables: Table[] = [];
   const targets: TargetCheck[] = [];
@@ -114,7 +138,7 @@ async function run(ctx: BenchContext): Promise<BenchReport> {
     const prefix = randomPrefix('ovh');
     const keys = Array.from({ length: KEYS }, (_, i) => `${prefix}${i}`);
     await setup.mset(Object.fromEntries(keys.map((k) => [k, VALUE])));
-    const env = { bridgeUrl: bridge.url, host: server.host, port: server.port };
+    const env = { bridgeUrl: bridge.url, relayUrl: relay.url, host: server.host, port: server.port };
     const configs: Config[] = [
       { label: 'latency: 1 session, 1 command at a time', sessions: 1, depth: 1, batchesPerPipe: ctx.quick ? 300 : 1_500, windowMs: ctx.quick ? 500 : 1_500 },
       { label: 'throughput: 32 sessions x 32 pipelined per message', sessions: 32, depth: 32, batchesPerPipe: 100_000, windowMs: ctx.quick ? 300 : 800 },
@@ -144,11 +168,11 @@ async function run(ctx: BenchContext): Promise<BenchReport> {
           const rows = TRANSPORTS.map((t) => {
             const s = summarize(result.samples.get(t)!);
             return latencyRow(t, s, count(median(throughput.get(t)!)), ratio(median(throughput.get(t)!) / median(throughput.get(DIRECT)!)),
-              ratio(pairedRatio(result, t, DIRECT)));
+              ratio(pairedRatio(result, t, DIRECT)), ratio(pairedRatio(result, t, RELAY)));
           });
           tables.push({
             title: `${op}, ${config.label} (${result.roundsRun} alternating rounds; latency = one ${config.depth === 1 ? 'command' : 'batch'}'s round trip)`,
-            columns: [...LATENCY_COLUMNS, 'commands/s', 'throughput / iovalkey', 'paired p50 / iovalkey'],
+            columns: [...LATENCY_COLUMNS, 'commands/s', 'throughput / iovalkey', 'paired p50 / iovalkey', 'paired p50 / relay floor'],
             rows,
           });
           const bridgeSummary = summarize(result.samples.get(BRIDGE)!);
@@ -172,6 +196,8 @@ async function run(ctx: BenchContext): Promise<BenchReport> {
             throughputRatio: tputRatio,
             pairedP50Ratio: p50Ratio,
             pairedP50RatioRaw: pairedRatio(result, BRIDGE, RAW),
+            pairedP50RatioRelay: pairedRatio(result, BRIDGE, RELAY),
+            pairedP50RatioRelayToDirect: pairedRatio(result, RELAY, DIRECT),
           };
         } finally {
           for (const list of pipes.values()) for (const pipe of list) pipe.close();
@@ -190,6 +216,7 @@ async function run(ctx: BenchContext): Promise<BenchReport> {
         `${KEYS} keys with 100-byte values. The bridge runs in its own Node process (as deployed); the load generator in the bench process; Valkey in a third.`,
         'Closed loop: each session sends its next message as soon as every reply of the previous one is in. Bridge sessions send one binary WebSocket ' +
           'message per batch; iovalkey sends the same batch with pipeline().exec() (or a single get/set at depth 1); "raw TCP" writes the same bytes as the bridge client, on a socket.',
+        '"relay floor" forwards each message\'s bytes to its own Valkey connection and each read back as one frame (relay-floor.ts): the two hops with no work.',
         'Latency is one batch round trip measured with performance.now() in the load generator; throughput = commands completed / wall time of the round.',
         'The three transports alternate in rotating order; "paired" = median over rounds of the per-round ratio.',
       ],
@@ -200,6 +227,7 @@ async function run(ctx: BenchContext): Promise<BenchReport> {
     };
   } finally {
     setup.disconnect();
+    relay.close();
     await bridge.close();
     await server.stop();
   }
