@@ -7,10 +7,11 @@ import { PLACEHOLDER_PREFIX } from '../shared/valkeyaside.ts';
 import type { CacheAsideCoordinator } from './coordinator.ts';
 import { fromWireError } from './errors.ts';
 import { Flight, flightMode, flightsFor, joinerResult } from './get-flights.ts';
-import type { FlightResults, GetFlights, GetResult } from './get-flights.ts';
+import type { GetFlights, GetResult } from './get-flights.ts';
 import { MAX_TIMER_MS, positiveMs, staleWindowMs, waitUntilContext } from './options.ts';
 import type { ResolvedCacheAsideOptions, WaitUntilContext } from './options.ts';
 import { coordinatorName } from './placement.ts';
+import { rpcFailure, timeoutError, untilDeadline } from './rpc-deadline.ts';
 import type { DelReply, GetValueReply, LoaderCallback } from './rpc.ts';
 
 /** What a loader gets besides the key. */
@@ -82,14 +83,6 @@ export function checkNotReserved(binary: string, display: string): void {
   }
 }
 
-/** An RPC that failed as a whole (not an error reply): config errors from the coordinator's constructor stay as they are. */
-export function rpcFailure(error: unknown, name: string): unknown {
-  if (error instanceof TypeError || error instanceof RangeError || error instanceof ValkeyasideError) return error;
-  const message = error instanceof Error ? error.message : String(error);
-  if (/^(TypeError|RangeError): /.test(message)) return error;
-  return new ConnectionError(`coordinator ${JSON.stringify(name)} failed: ${message}`, { cause: error });
-}
-
 /** One get's caller-side state, shared by its loader wrapper and its deadline handling. */
 interface CallState<T> {
   /** Aborts the loader's `ctx.signal` when the get gives up. */
@@ -127,38 +120,6 @@ function wrapLoader<T, K>(loader: Loader<T, K>, key: K, form: ValueForm<T, K>, s
   };
 }
 
-/**
- * Settles as `work` does, unless `timeoutMs` passes or `signal` aborts first: then `giveUp(message, cause)` runs at
- * once and the result rejects with the error its returned function makes. With `lingerOneTurn` that rejection waits
- * one macrotask, so work settling right then (a loader returning as the deadline passes) still wins.
- */
-export function untilDeadline<T>(work: Promise<T>, what: string, timeoutMs: number, signal: AbortSignal | undefined,
-  giveUp: (message: string, cause: unknown) => () => unknown, lingerOneTurn = false): Promise<T> {
-  return new Promise<T>((resolve, reject) => {
-    let settled = false;
-    let gaveUp = false;
-    const finish = (settle: () => void) => {
-      if (settled) return;
-      settled = true;
-      clearTimeout(timer);
-      signal?.removeEventListener('abort', onAbort);
-      settle();
-    };
-    const stop = (message: string, cause?: unknown) => {
-      if (gaveUp) return;
-      gaveUp = true;
-      const failure = giveUp(message, cause);
-      const fail = () => finish(() => reject(failure()));
-      if (lingerOneTurn) setTimeout(fail, 0);
-      else fail();
-    };
-    const onAbort = () => stop(`${what} was aborted by the caller's signal`, signal?.reason);
-    const timer = setTimeout(() => stop(`${what} timed out after ${timeoutMs} ms`), timeoutMs);
-    signal?.addEventListener('abort', onAbort, { once: true });
-    work.then((value) => finish(() => resolve(value)), (error: unknown) => finish(() => reject(error)));
-  });
-}
-
 export class CoordinatorClient {
   readonly #namespace: DurableObjectNamespace<CacheAsideCoordinator>;
   readonly options: ResolvedCacheAsideOptions;
@@ -180,26 +141,6 @@ export class CoordinatorClient {
   timeoutFor(ttlMs: number, options: GetOptions): number {
     const callerTimeoutMs = options.timeoutMs === undefined ? this.options.timeoutMs : positiveMs('timeoutMs', options.timeoutMs);
     return Math.min(ttlMs, callerTimeoutMs ?? ttlMs, MAX_TIMER_MS);
-  }
-
-  /**
-   * Waits for `flight` as one of its participants, under this caller's own deadline and signal; a caller leaving
-   * gives up the call only when it was the last one waiting.
-   */
-  async joinFlight<T>(flight: Flight<T>, timeoutMs: number, signal: AbortSignal | undefined, what: string): Promise<FlightResults<T>> {
-    const deadlineAt = Date.now() + timeoutMs;
-    const ticket = flight.join(timeoutMs, signal);
-    const giveUp = (message: string, cause: unknown) => {
-      ticket.leave();
-      return () => new TimeoutError(message, cause === undefined ? undefined : { cause });
-    };
-    await flight.started;
-    if (signal?.aborted) {
-      ticket.leave();
-      throw new TimeoutError(`${what} was aborted by the caller's signal`, { cause: signal.reason });
-    }
-    if (flight.solo) return flight.result;
-    return untilDeadline(flight.result, what, Math.max(1, deadlineAt - Date.now()), signal, giveUp);
   }
 
   /** The coordinator (Durable Object name) that serves the key. */
@@ -227,16 +168,12 @@ export class CoordinatorClient {
     const name = this.nameFor(keys.binary);
     // Gets with different stale windows read differently (a copy fresh for one may be stale for the other).
     const mode = `${flightMode(form, loader !== undefined)}:${staleMs}`;
-    let flight = this.flights.find<T>(name, keys.binary, mode);
-    const joined = flight !== undefined && !flight.sent;
-    if (!joined) {
-      // A call already sent takes no joiners: it may have been answered before this caller started.
-      flight = new Flight<T>(async (flightTimeoutMs, flightSignal) =>
-        new Map([[keys.binary, await this.#loadOne(keys, ttlMs, flightTimeoutMs, loader, form, flightSignal, swr)]]));
-      this.flights.register(name, keys.binary, mode, flight);
-    }
-    const result = (await this.joinFlight(flight!, timeoutMs, signal, what)).get(keys.binary)!;
-    return joined ? joinerResult(result) : result;
+    const pending = this.flights.find<T>(name, keys.binary, mode);
+    if (pending !== undefined) return joinerResult((await pending.join(timeoutMs, signal, what)).get(keys.binary)!);
+    const flight = new Flight<T>(async (flightTimeoutMs, flightSignal) =>
+      new Map([[keys.binary, await this.#loadOne(keys, ttlMs, flightTimeoutMs, loader, form, flightSignal, swr)]]), timeoutMs);
+    const shared = await this.flights.lead(flight, [[name, keys.binary]], mode, signal, what);
+    return shared === undefined ? this.#loadOne(keys, ttlMs, timeoutMs, loader, form, signal, swr) : shared.get(keys.binary)!;
   }
 
   /** One get's call to its coordinator, and the bypass when the cache is unavailable and the caller chose it. */
@@ -283,7 +220,7 @@ export class CoordinatorClient {
     const name = this.nameFor(binary);
     const stub: Stub = this.#namespace.getByName(name);
     const sent = (send(stub, timeoutMs) as Promise<DelReply>).catch((error: unknown) => { throw rpcFailure(error, name); });
-    const reply = await untilDeadline(sent, what, timeoutMs, signal, (message, cause) => () => new TimeoutError(message, cause === undefined ? undefined : { cause }));
+    const reply = await untilDeadline(sent, what, timeoutMs, signal, timeoutError);
     if (reply.kind === 'error') throw fromWireError(reply.error);
   }
 
