@@ -1,33 +1,21 @@
 // The caller's side of the coordinator RPC, shared by every view (text, bytes, typed): it picks the key's coordinator,
-// hands it the loader as an RPC callback (so the loader runs here, with this Worker's bindings), keeps the loader's own
-// error object, enforces the deadline, and bypasses an unavailable cache when asked to. Values cross as bytes; each
-// view says how its values become bytes and back (a ValueForm).
+// hands it the loader as an RPC callback (loader-call.ts), coalesces gets (get-flights.ts), enforces the deadline, and
+// bypasses an unavailable cache when asked to (bypass-load.ts). Values cross as bytes; each view says how its values
+// become bytes and back (a ValueForm).
 import { ConnectionError, TimeoutError, ValkeyasideError } from '../shared/errors.ts';
 import { PLACEHOLDER_PREFIX } from '../shared/valkeyaside.ts';
+import { bypassLoad } from './bypass-load.ts';
 import type { CacheAsideCoordinator } from './coordinator.ts';
 import { fromWireError } from './errors.ts';
 import { Flight, flightMode, flightsFor, joinerResult } from './get-flights.ts';
 import type { GetFlights, GetResult } from './get-flights.ts';
 import { MAX_TIMER_MS, positiveMs, staleWindowMs, waitUntilContext } from './options.ts';
 import type { ResolvedCacheAsideOptions, WaitUntilContext } from './options.ts';
+import { wrapLoader } from './loader-call.ts';
+import type { CallState, Loader } from './loader-call.ts';
 import { coordinatorName } from './placement.ts';
 import { rpcFailure, timeoutError, untilDeadline } from './rpc-deadline.ts';
 import type { DelReply, GetValueReply, LoaderCallback } from './rpc.ts';
-
-/** What a loader gets besides the key. */
-export interface LoaderContext<K = string> {
-  /** The key, as the caller passed it. */
-  readonly key: K;
-  /** The get's ttl (ms): the lock's ttl and, unless `setTtl` is called, the stored value's. */
-  readonly ttlMs: number;
-  /** Aborts when the get's deadline passes or the caller's signal fires; pass it to `fetch`. */
-  readonly signal: AbortSignal;
-  /** Stores the returned value with this ttl (ms) instead, e.g. a short one for a "not found" marker. */
-  setTtl(ttlMs: number): void;
-}
-
-/** Loads a value on a miss. It runs in the calling Worker; whatever it throws is what `get` throws. */
-export type Loader<T = string, K = string> = (key: K, ctx: LoaderContext<K>) => T | Promise<T>;
 
 /** Per-call options of `get` and `del`. */
 export interface GetOptions {
@@ -73,51 +61,11 @@ export interface KeyForms<K> {
 export type CoordinatorStub = DurableObjectStub<CacheAsideCoordinator>;
 type Stub = CoordinatorStub;
 
-/** Loads running now in this isolate while bypassing the cache (`onUnavailable: 'load'`). */
-let bypassLoads = 0;
-
 /** @throws TypeError for a reserved key (one that names a lock placeholder or a liveness marker). */
 export function checkNotReserved(binary: string, display: string): void {
   if (binary.startsWith(PLACEHOLDER_PREFIX)) {
     throw new TypeError(`key ${display} is reserved: keys starting with "${PLACEHOLDER_PREFIX}" are lock ids and liveness markers`);
   }
-}
-
-/** One get's caller-side state, shared by its loader wrapper and its deadline handling. */
-interface CallState<T> {
-  /** Aborts the loader's `ctx.signal` when the get gives up. */
-  readonly abort: AbortController;
-  /** Set when the get gave up (deadline or signal), with the error's message and cause. */
-  cancelled?: { message: string; cause: unknown };
-  /** The loader's value, once it returned. */
-  loaded?: { value: T };
-  /** What the loader threw: kept here, never sent over RPC, so the caller rethrows the very object. */
-  loaderError?: { error: unknown };
-}
-
-export function loaderContext<K>(key: K, ttlMs: number, signal: AbortSignal, onTtl: (ms: number) => void): LoaderContext<K> {
-  return { key, ttlMs, signal, setTtl(ms: number) { onTtl(positiveMs('setTtl(ttlMs)', ms)); } };
-}
-
-/**
- * The function the coordinator calls back over RPC when this get holds the lock: it runs the loader here, keeps
- * its error, and answers `{ ok, value (bytes), ttlMs?, cancelled }`.
- */
-function wrapLoader<T, K>(loader: Loader<T, K>, key: K, form: ValueForm<T, K>, state: CallState<T>): LoaderCallback {
-  return async (_binaryKey, lockTtlMs) => {
-    if (state.cancelled !== undefined) return { ok: false, cancelled: true };
-    let ttlOverrideMs: number | undefined;
-    try {
-      const value = await loader(key, loaderContext(key, lockTtlMs, state.abort.signal, (ms) => { ttlOverrideMs = ms; }));
-      const bytes = form.toBytes(value, key);
-      state.loaded = { value };
-      const cancelled = state.cancelled !== undefined;
-      return ttlOverrideMs === undefined ? { ok: true, value: bytes, cancelled } : { ok: true, value: bytes, ttlMs: ttlOverrideMs, cancelled };
-    } catch (error) {
-      state.loaderError = { error };
-      return { ok: false, cancelled: state.cancelled !== undefined };
-    }
-  };
 }
 
 export class CoordinatorClient {
@@ -194,7 +142,7 @@ export class CoordinatorClient {
     } catch (error) {
       if (!(error instanceof ConnectionError) || loader === undefined || this.options.onUnavailable !== 'load') throw error;
       if (state.loaded !== undefined) return { value: state.loaded.value, outcome: 'bypass' };
-      return this.#bypass(keys, ttlMs, timeoutMs, loader, form, signal, error);
+      return bypassLoad(keys, ttlMs, timeoutMs, loader, form, signal, error, this.options.maxBypassLoads);
     }
   }
 
@@ -288,26 +236,5 @@ export class CoordinatorClient {
     if (reply.value === null) return { value: null, outcome: reply.outcome };
     if (reply.outcome === 'stale') return { value: form.fromBytes(reply.value, keys.key), outcome: 'stale', ...(reply.refresh === true ? { refresh: stub } : {}) };
     return { value: form.fromBytes(reply.value, keys.key), outcome: reply.outcome };
-  }
-
-  /**
-   * The cache is down and the caller chose `onUnavailable: 'load'`: run the loader alone, under the get's deadline.
-   * At most `maxBypassLoads` loaders run at once in this isolate (counted until each settles, even past its get).
-   */
-  async #bypass<T, K>(keys: KeyForms<K>, ttlMs: number, timeoutMs: number, loader: Loader<T, K>, form: ValueForm<T, K>,
-    signal: AbortSignal | undefined, unavailable: ConnectionError): Promise<GetResult<T>> {
-    if (bypassLoads >= this.options.maxBypassLoads) throw unavailable;
-    bypassLoads++;
-    const abort = new AbortController();
-    const loading = Promise.resolve().then(() => loader(keys.key, loaderContext(keys.key, ttlMs, abort.signal, () => {})));
-    const settled = () => { bypassLoads--; };
-    loading.then(settled, settled);
-    const value = await untilDeadline(loading, `get(${keys.display})`, timeoutMs, signal, (message, cause) => {
-      const error = new TimeoutError(message, cause === undefined ? undefined : { cause });
-      abort.abort(error);
-      return () => error;
-    });
-    form.toBytes(value, keys.key);
-    return { value, outcome: 'bypass' };
   }
 }

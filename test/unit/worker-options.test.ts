@@ -1,7 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import {
-  COORDINATOR_DEFAULTS, bridgeHttpUrl, resolveCacheAsideOptions, resolveCoordinatorSettings,
-} from '../../worker/options.ts';
+import { COORDINATOR_DEFAULTS, bridgeHttpUrl, resolveCoordinatorSettings } from '../../worker/coordinator-settings.ts';
+import { resolveCacheAsideOptions } from '../../worker/options.ts';
 
 const base = { BRIDGE_URL: 'wss://bridge.example.com/resp', BRIDGE_TOKEN: 'secret-token' };
 
