@@ -120,8 +120,12 @@ export class CoordinatorClient {
     if (pending !== undefined) return joinerResult((await pending.join(timeoutMs, signal, what)).get(keys.binary)!);
     const flight = new Flight<T>(async (flightTimeoutMs, flightSignal) =>
       new Map([[keys.binary, await this.#loadOne(keys, ttlMs, flightTimeoutMs, loader, form, flightSignal, swr)]]), timeoutMs);
-    const shared = await this.flights.lead(flight, [[name, keys.binary]], mode, signal, what);
-    return shared === undefined ? this.#loadOne(keys, ttlMs, timeoutMs, loader, form, signal, swr) : shared.get(keys.binary)!;
+    const slots = [[name, keys.binary]] as const;
+    this.flights.open(flight as Flight<unknown>, slots, mode);
+    // One microtask: the gets of this key that start in this turn join; then the call takes no more.
+    await undefined;
+    const shared = this.flights.send(flight, slots, mode, signal, what);
+    return shared === undefined ? this.#loadOne(keys, ttlMs, timeoutMs, loader, form, signal, swr) : (await shared).get(keys.binary)!;
   }
 
   /** One get's call to its coordinator, and the bypass when the cache is unavailable and the caller chose it. */

@@ -137,14 +137,14 @@ export class GetFlights {
   }
 
   /** Makes `flight` the one later callers of the key in this mode find, until `#release` (when it is sent) or a del. */
-  #register<T>(coordinator: string, binary: string, mode: string, flight: Flight<T>): void {
+  #register(coordinator: string, binary: string, mode: string, flight: Flight<unknown>): void {
     const key = slotKey(coordinator, binary);
     let modes = this.#slots.get(key);
     if (modes === undefined) {
       modes = new Map();
       this.#slots.set(key, modes);
     }
-    modes.set(mode, flight as Flight<unknown>);
+    modes.set(mode, flight);
   }
 
   /** The flight was sent: later callers of the key start their own (unless a newer flight took its place). */
@@ -157,15 +157,21 @@ export class GetFlights {
   }
 
   /**
-   * Leads `flight` for its keys (`slots`: coordinator and binary key) in `mode`: the gets and getManys of those keys
-   * that start in this turn join it; one microtask later it is sent and takes no more. Undefined when nobody joined:
-   * the leader then makes its own call, under its own deadline and signal (nothing was allocated for sharing).
+   * Opens `flight` to joiners for its keys (`slots`: coordinator and binary key) in `mode`: the gets and getManys of
+   * those keys that start in this turn join it, until its leader awaits one microtask and calls `send`.
+   */
+  open(flight: Flight<unknown>, slots: ReadonlyArray<readonly [coordinator: string, binary: string]>, mode: string): void {
+    for (const [coordinator, binary] of slots) this.#register(coordinator, binary, mode, flight);
+  }
+
+  /**
+   * The leader, one microtask after `open`: the flight takes no more joiners. Undefined when nobody joined: the leader
+   * then makes its own call, under its own deadline and signal (nothing was allocated for sharing); else the shared
+   * call is sent and this is the leader's wait for it.
    * @throws TimeoutError when the leader's signal aborted meanwhile.
    */
-  async lead<T>(flight: Flight<T>, slots: ReadonlyArray<readonly [coordinator: string, binary: string]>, mode: string,
-    signal: AbortSignal | undefined, what: string): Promise<FlightResults<T> | undefined> {
-    for (const [coordinator, binary] of slots) this.#register(coordinator, binary, mode, flight);
-    await undefined;
+  send<T>(flight: Flight<T>, slots: ReadonlyArray<readonly [coordinator: string, binary: string]>, mode: string,
+    signal: AbortSignal | undefined, what: string): Promise<FlightResults<T>> | undefined {
     for (const [coordinator, binary] of slots) this.#release(coordinator, binary, mode, flight as Flight<unknown>);
     const shared = flight.close(signal, what);
     if (shared !== undefined) return shared;

@@ -130,7 +130,11 @@ export async function getMany<T, K>(client: CoordinatorClient, list: readonly Ke
     const ownResults = async (): Promise<FlightResults<T>> => {
       if (!client.options.coalesce) return send(timeoutMs, signal);
       const slots = own.map((keys) => [client.nameFor(keys.binary), keys.binary] as const);
-      return (await client.flights.lead(new Flight<T>(send, timeoutMs), slots, mode, signal, what)) ?? send(timeoutMs, signal);
+      const flight = new Flight<T>(send, timeoutMs);
+      client.flights.open(flight as Flight<unknown>, slots, mode);
+      // One microtask: the gets and getManys of these keys that start in this turn join; then it takes no more.
+      await undefined;
+      return client.flights.send(flight, slots, mode, signal, what) ?? send(timeoutMs, signal);
     };
     waits.push(ownResults().then((results) => own.map((keys): [string, GetResult<T>] => [keys.binary, results.get(keys.binary)!])));
   }

@@ -29,13 +29,21 @@ function recorder(): { sent: Sent[]; called: Promise<void>; send: (timeoutMs: nu
 
 const SLOTS = [['c', 'k']] as const;
 
-describe('Flight and GetFlights.lead', () => {
+/** What a leader does (coordinator-client.ts, get-many-client.ts): open, one microtask, send. */
+async function lead(flights: GetFlights, flight: Flight<string>, slots: typeof SLOTS, mode: string, signal: AbortSignal | undefined,
+  what: string): Promise<Results | undefined> {
+  flights.open(flight as Flight<unknown>, slots, mode);
+  await undefined;
+  return flights.send(flight, slots, mode, signal, what);
+}
+
+describe('Flight and GetFlights.open / send', () => {
   it('a lone leader sends nothing shared: lead answers undefined and the leader makes its own call', async () => {
     const flights = new GetFlights();
     const mode = flightMode({}, true);
     const { sent, send } = recorder();
     const flight = new Flight(send, 300);
-    const leading = flights.lead(flight, SLOTS, mode, undefined, 'get(k)');
+    const leading = lead(flights, flight, SLOTS, mode, undefined, 'get(k)');
     expect(flights.find('c', 'k', mode)).toBe(flight);
     expect(await leading).toBeUndefined();
     expect(sent).toEqual([]);
@@ -49,7 +57,7 @@ describe('Flight and GetFlights.lead', () => {
     const { sent, called, send, answer } = recorder();
     const flight = new Flight(send, 100);
     const leaderSignal = new AbortController();
-    const leading = flights.lead(flight, SLOTS, mode, leaderSignal.signal, 'get(k)');
+    const leading = lead(flights, flight, SLOTS, mode, leaderSignal.signal, 'get(k)');
     const joinerSignal = new AbortController();
     const joining = flights.find<string>('c', 'k', mode)!.join(5_000, joinerSignal.signal, 'get(k)');
     await called;
@@ -69,7 +77,7 @@ describe('Flight and GetFlights.lead', () => {
     const flights = new GetFlights();
     const mode = flightMode({}, false);
     const { sent, called, send, answer } = recorder();
-    const leading = flights.lead(new Flight(send, 1_000), SLOTS, mode, undefined, 'get(k)');
+    const leading = lead(flights, new Flight(send, 1_000), SLOTS, mode, undefined, 'get(k)');
     const joining = flights.find<string>('c', 'k', mode)!.join(1_000, undefined, 'get(k)');
     await called;
     answer();
@@ -84,7 +92,7 @@ describe('Flight and GetFlights.lead', () => {
     const { sent, send } = recorder();
     const flight = new Flight(send, 100);
     const abort = new AbortController();
-    const leading = flights.lead(flight, SLOTS, mode, abort.signal, 'get(k)');
+    const leading = lead(flights, flight, SLOTS, mode, abort.signal, 'get(k)');
     abort.abort(new Error('gone'));
     await expect(leading).rejects.toMatchObject({ name: 'TimeoutError' });
     await expect(flight.join(100, undefined, 'get(k)')).rejects.toThrow('after the call was sent');
@@ -96,14 +104,14 @@ describe('Flight and GetFlights.lead', () => {
     const text = flightMode({}, true);
     const { send } = recorder();
     const first = new Flight(send, 100);
-    const leading = flights.lead(first, SLOTS, text, undefined, 'get(k)');
+    const leading = lead(flights, first, SLOTS, text, undefined, 'get(k)');
     expect(flights.find('c', 'k', flightMode({}, true))).toBeUndefined();
     flights.detach('c', 'k');
     expect(flights.find('c', 'k', text)).toBeUndefined();
     // Runs between the first leader's release and the next one's (microtasks run in order).
     const between = Promise.resolve().then(() => flights.find('c', 'k', text));
     const next = new Flight(send, 100);
-    const nextLeading = flights.lead(next, SLOTS, text, undefined, 'get(k)');
+    const nextLeading = lead(flights, next, SLOTS, text, undefined, 'get(k)');
     expect(await leading).toBeUndefined();
     expect(await between).toBe(next);
     expect(await nextLeading).toBeUndefined();
