@@ -112,29 +112,29 @@ export class CoordinatorClient {
     if (signal?.aborted) throw new TimeoutError(`${what} was aborted before it started`, { cause: signal.reason });
     // A refresh is worth running while the stale window lasts, however short the get's own deadline (its ttl).
     const swr = { staleMs, ctx, refreshMs: Math.min(callerTimeoutMs ?? staleMs, staleMs, MAX_TIMER_MS) };
-    if (!this.options.coalesce) return this.#loadOne(keys, ttlMs, timeoutMs, loader, form, signal, swr);
     const name = this.nameFor(keys.binary);
+    if (!this.options.coalesce) return this.#loadOne(keys, name, ttlMs, timeoutMs, loader, form, signal, swr);
     // Gets with different stale windows read differently (a copy fresh for one may be stale for the other).
     const mode = `${flightMode(form, loader !== undefined)}:${staleMs}`;
     const pending = this.flights.find<T>(name, keys.binary, mode);
     if (pending !== undefined) return joinerResult((await pending.join(timeoutMs, signal, what)).get(keys.binary)!);
     const flight = new Flight<T>(async (flightTimeoutMs, flightSignal) =>
-      new Map([[keys.binary, await this.#loadOne(keys, ttlMs, flightTimeoutMs, loader, form, flightSignal, swr)]]), timeoutMs);
+      new Map([[keys.binary, await this.#loadOne(keys, name, ttlMs, flightTimeoutMs, loader, form, flightSignal, swr)]]), timeoutMs);
     const slots = [[name, keys.binary]] as const;
     this.flights.open(flight as Flight<unknown>, slots, mode);
     // One microtask: the gets of this key that start in this turn join; then the call takes no more.
     await undefined;
     const shared = this.flights.send(flight, slots, mode, signal, what);
-    return shared === undefined ? this.#loadOne(keys, ttlMs, timeoutMs, loader, form, signal, swr) : (await shared).get(keys.binary)!;
+    return shared === undefined ? this.#loadOne(keys, name, ttlMs, timeoutMs, loader, form, signal, swr) : (await shared).get(keys.binary)!;
   }
 
   /** One get's call to its coordinator, and the bypass when the cache is unavailable and the caller chose it. */
-  async #loadOne<T, K>(keys: KeyForms<K>, ttlMs: number, timeoutMs: number, loader: Loader<T, K> | undefined, form: ValueForm<T, K>,
+  async #loadOne<T, K>(keys: KeyForms<K>, name: string, ttlMs: number, timeoutMs: number, loader: Loader<T, K> | undefined, form: ValueForm<T, K>,
     signal: AbortSignal | undefined, swr: { staleMs: number; ctx: WaitUntilContext | undefined; refreshMs: number }): Promise<GetResult<T>> {
     const { staleMs, ctx } = swr;
     const state: CallState<T> = { abort: new AbortController() };
     try {
-      const result = await this.#get(keys, ttlMs, timeoutMs, loader, form, signal, state, staleMs);
+      const result = await this.#get(keys, name, ttlMs, timeoutMs, loader, form, signal, state, staleMs);
       if (result.refresh === undefined) return result;
       if (loader !== undefined) {
         const refreshed = this.#refresh(keys, ttlMs, swr.refreshMs, staleMs, loader, form, result.refresh);
@@ -195,10 +195,9 @@ export class CoordinatorClient {
     }).then(() => {}, () => {});
   }
 
-  async #get<T, K>(keys: KeyForms<K>, ttlMs: number, timeoutMs: number, loader: Loader<T, K> | undefined, form: ValueForm<T, K>,
+  async #get<T, K>(keys: KeyForms<K>, name: string, ttlMs: number, timeoutMs: number, loader: Loader<T, K> | undefined, form: ValueForm<T, K>,
     signal: AbortSignal | undefined, state: CallState<T>, staleMs: number): Promise<GetResult<T> & { refresh?: Stub }> {
     const what = `get(${keys.display})`;
-    const name = this.nameFor(keys.binary);
     const stub: Stub = this.#namespace.getByName(name);
     // Hits first, through a call with primitive arguments and no loader stub: most gets of a cache end here.
     let hit: T | undefined;
