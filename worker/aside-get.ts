@@ -10,7 +10,7 @@ import { isDropped } from './bridge-errors.ts';
 import type { BridgeSocket } from './bridge-socket.ts';
 import type { ClientId } from './client-id.ts';
 import type { Locks } from './locks.ts';
-import type { CoordinatorSettings } from './options.ts';
+import type { CoordinatorSettings } from './coordinator-settings.ts';
 import type { GetOutcome, GetReply, LoaderCallback, LoaderReply } from './rpc.ts';
 import type { ReadResult, TrackedReads } from './tracked-reads.ts';
 import { storeLoaded } from './tracked-store.ts';

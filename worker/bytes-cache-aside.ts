@@ -3,9 +3,10 @@
 import { binaryKey, describeKey } from '../shared/bytes.ts';
 import { isPlaceholder } from '../shared/valkeyaside.ts';
 import { checkNotReserved } from './coordinator-client.ts';
-import type { CoordinatorClient, DelOptions, GetOptions, GetResult, KeyForms, Loader, ValueForm } from './coordinator-client.ts';
+import type { CoordinatorClient, DelOptions, GetOptions, GetResult, KeyForms, ValueForm } from './coordinator-client.ts';
 import { getMany, keyList } from './get-many-client.ts';
 import type { LoadMany } from './get-many-client.ts';
+import type { Loader } from './loader-call.ts';
 
 /** A key of the bytes view: bytes, or a string standing for its UTF-8 bytes. */
 export type BytesKey = string | Uint8Array;

@@ -6,16 +6,20 @@ import { PLACEHOLDER_PREFIX } from '../shared/valkeyaside.ts';
 import { BytesCacheAside } from './bytes-cache-aside.ts';
 import type { CacheAsideCoordinator } from './coordinator.ts';
 import { CoordinatorClient, checkNotReserved } from './coordinator-client.ts';
-import type { DelOptions, GetOptions, GetResult, KeyForms, Loader, ValueForm } from './coordinator-client.ts';
+import type { DelOptions, GetOptions, GetResult, KeyForms, ValueForm } from './coordinator-client.ts';
+import { resolveCoordinatorSettings } from './coordinator-settings.ts';
+import type { CoordinatorEnv } from './coordinator-settings.ts';
 import { SerializationError } from './errors.ts';
 import { getMany, keyList } from './get-many-client.ts';
 import type { LoadMany } from './get-many-client.ts';
-import { CACHE_ASIDE_DEFAULTS, resolveCacheAsideOptions, resolveCoordinatorSettings } from './options.ts';
-import type { CacheAsideOptions, CoordinatorEnv, FromEnvOptions } from './options.ts';
+import type { Loader } from './loader-call.ts';
+import { CACHE_ASIDE_DEFAULTS, resolveCacheAsideOptions } from './options.ts';
+import type { CacheAsideOptions, FromEnvOptions } from './options.ts';
 import { TypedCacheAside } from './typed-cache-aside.ts';
 import type { Codec } from './typed-cache-aside.ts';
 
-export type { DelOptions, GetOptions, GetResult, Loader, LoaderContext } from './coordinator-client.ts';
+export type { DelOptions, GetOptions, GetResult } from './coordinator-client.ts';
+export type { Loader, LoaderContext } from './loader-call.ts';
 export type { LoadMany, LoadManyContext, LoadManyResult } from './get-many-client.ts';
 
 /** A string key's forms. @throws TypeError for a non-string, a lone surrogate, or a reserved key. */

@@ -1,33 +1,22 @@
 // The caller's side of the coordinator RPC, shared by every view (text, bytes, typed): it picks the key's coordinator,
-// hands it the loader as an RPC callback (so the loader runs here, with this Worker's bindings), keeps the loader's own
-// error object, enforces the deadline, and bypasses an unavailable cache when asked to. Values cross as bytes; each
-// view says how its values become bytes and back (a ValueForm).
+// hands it the loader as an RPC callback (loader-call.ts), coalesces gets (get-flights.ts), enforces the deadline, and
+// bypasses an unavailable cache when asked to (bypass-load.ts). Values cross as bytes; each view says how its values
+// become bytes and back (a ValueForm).
 import { ConnectionError, TimeoutError, ValkeyasideError } from '../shared/errors.ts';
 import { PLACEHOLDER_PREFIX } from '../shared/valkeyaside.ts';
+import { bypassLoad } from './bypass-load.ts';
 import type { CacheAsideCoordinator } from './coordinator.ts';
 import { fromWireError } from './errors.ts';
 import { Flight, flightMode, flightsFor, joinerResult } from './get-flights.ts';
-import type { FlightResults, GetFlights, GetResult } from './get-flights.ts';
+import type { GetFlights, GetResult } from './get-flights.ts';
 import { MAX_TIMER_MS, positiveMs, staleWindowMs, waitUntilContext } from './options.ts';
 import type { ResolvedCacheAsideOptions, WaitUntilContext } from './options.ts';
+import { wrapLoader } from './loader-call.ts';
+import type { CallState, Loader } from './loader-call.ts';
 import { coordinatorName } from './placement.ts';
 import { isLocationHint } from './region.ts';
-import type { DelReply, GetValueReply, LoaderCallback } from './rpc.ts';
-
-/** What a loader gets besides the key. */
-export interface LoaderContext<K = string> {
-  /** The key, as the caller passed it. */
-  readonly key: K;
-  /** The get's ttl (ms): the lock's ttl and, unless `setTtl` is called, the stored value's. */
-  readonly ttlMs: number;
-  /** Aborts when the get's deadline passes or the caller's signal fires; pass it to `fetch`. */
-  readonly signal: AbortSignal;
-  /** Stores the returned value with this ttl (ms) instead, e.g. a short one for a "not found" marker. */
-  setTtl(ttlMs: number): void;
-}
-
-/** Loads a value on a miss. It runs in the calling Worker; whatever it throws is what `get` throws. */
-export type Loader<T = string, K = string> = (key: K, ctx: LoaderContext<K>) => T | Promise<T>;
+import { rpcFailure, timeoutError, untilDeadline } from './rpc-deadline.ts';
+import type { DelReply, GetValueReply } from './rpc.ts';
 
 /** Per-call options of `get` and `del`. */
 export interface GetOptions {
@@ -73,91 +62,11 @@ export interface KeyForms<K> {
 export type CoordinatorStub = DurableObjectStub<CacheAsideCoordinator>;
 type Stub = CoordinatorStub;
 
-/** Loads running now in this isolate while bypassing the cache (`onUnavailable: 'load'`). */
-let bypassLoads = 0;
-
 /** @throws TypeError for a reserved key (one that names a lock placeholder or a liveness marker). */
 export function checkNotReserved(binary: string, display: string): void {
   if (binary.startsWith(PLACEHOLDER_PREFIX)) {
     throw new TypeError(`key ${display} is reserved: keys starting with "${PLACEHOLDER_PREFIX}" are lock ids and liveness markers`);
   }
-}
-
-/** An RPC that failed as a whole (not an error reply): config errors from the coordinator's constructor stay as they are. */
-export function rpcFailure(error: unknown, name: string): unknown {
-  if (error instanceof TypeError || error instanceof RangeError || error instanceof ValkeyasideError) return error;
-  const message = error instanceof Error ? error.message : String(error);
-  if (/^(TypeError|RangeError): /.test(message)) return error;
-  return new ConnectionError(`coordinator ${JSON.stringify(name)} failed: ${message}`, { cause: error });
-}
-
-/** One get's caller-side state, shared by its loader wrapper and its deadline handling. */
-interface CallState<T> {
-  /** Aborts the loader's `ctx.signal` when the get gives up. */
-  readonly abort: AbortController;
-  /** Set when the get gave up (deadline or signal), with the error's message and cause. */
-  cancelled?: { message: string; cause: unknown };
-  /** The loader's value, once it returned. */
-  loaded?: { value: T };
-  /** What the loader threw: kept here, never sent over RPC, so the caller rethrows the very object. */
-  loaderError?: { error: unknown };
-}
-
-export function loaderContext<K>(key: K, ttlMs: number, signal: AbortSignal, onTtl: (ms: number) => void): LoaderContext<K> {
-  return { key, ttlMs, signal, setTtl(ms: number) { onTtl(positiveMs('setTtl(ttlMs)', ms)); } };
-}
-
-/**
- * The function the coordinator calls back over RPC when this get holds the lock: it runs the loader here, keeps
- * its error, and answers `{ ok, value (bytes), ttlMs?, cancelled }`.
- */
-function wrapLoader<T, K>(loader: Loader<T, K>, key: K, form: ValueForm<T, K>, state: CallState<T>): LoaderCallback {
-  return async (_binaryKey, lockTtlMs) => {
-    if (state.cancelled !== undefined) return { ok: false, cancelled: true };
-    let ttlOverrideMs: number | undefined;
-    try {
-      const value = await loader(key, loaderContext(key, lockTtlMs, state.abort.signal, (ms) => { ttlOverrideMs = ms; }));
-      const bytes = form.toBytes(value, key);
-      state.loaded = { value };
-      const cancelled = state.cancelled !== undefined;
-      return ttlOverrideMs === undefined ? { ok: true, value: bytes, cancelled } : { ok: true, value: bytes, ttlMs: ttlOverrideMs, cancelled };
-    } catch (error) {
-      state.loaderError = { error };
-      return { ok: false, cancelled: state.cancelled !== undefined };
-    }
-  };
-}
-
-/**
- * Settles as `work` does, unless `timeoutMs` passes or `signal` aborts first: then `giveUp(message, cause)` runs at
- * once and the result rejects with the error its returned function makes. With `lingerOneTurn` that rejection waits
- * one macrotask, so work settling right then (a loader returning as the deadline passes) still wins.
- */
-export function untilDeadline<T>(work: Promise<T>, what: string, timeoutMs: number, signal: AbortSignal | undefined,
-  giveUp: (message: string, cause: unknown) => () => unknown, lingerOneTurn = false): Promise<T> {
-  return new Promise<T>((resolve, reject) => {
-    let settled = false;
-    let gaveUp = false;
-    const finish = (settle: () => void) => {
-      if (settled) return;
-      settled = true;
-      clearTimeout(timer);
-      signal?.removeEventListener('abort', onAbort);
-      settle();
-    };
-    const stop = (message: string, cause?: unknown) => {
-      if (gaveUp) return;
-      gaveUp = true;
-      const failure = giveUp(message, cause);
-      const fail = () => finish(() => reject(failure()));
-      if (lingerOneTurn) setTimeout(fail, 0);
-      else fail();
-    };
-    const onAbort = () => stop(`${what} was aborted by the caller's signal`, signal?.reason);
-    const timer = setTimeout(() => stop(`${what} timed out after ${timeoutMs} ms`), timeoutMs);
-    signal?.addEventListener('abort', onAbort, { once: true });
-    work.then((value) => finish(() => resolve(value)), (error: unknown) => finish(() => reject(error)));
-  });
 }
 
 export class CoordinatorClient {
@@ -187,26 +96,6 @@ export class CoordinatorClient {
     return Math.min(ttlMs, callerTimeoutMs ?? ttlMs, MAX_TIMER_MS);
   }
 
-  /**
-   * Waits for `flight` as one of its participants, under this caller's own deadline and signal; a caller leaving
-   * gives up the call only when it was the last one waiting.
-   */
-  async joinFlight<T>(flight: Flight<T>, timeoutMs: number, signal: AbortSignal | undefined, what: string): Promise<FlightResults<T>> {
-    const deadlineAt = Date.now() + timeoutMs;
-    const ticket = flight.join(timeoutMs, signal);
-    const giveUp = (message: string, cause: unknown) => {
-      ticket.leave();
-      return () => new TimeoutError(message, cause === undefined ? undefined : { cause });
-    };
-    await flight.started;
-    if (signal?.aborted) {
-      ticket.leave();
-      throw new TimeoutError(`${what} was aborted by the caller's signal`, { cause: signal.reason });
-    }
-    if (flight.solo) return flight.result;
-    return untilDeadline(flight.result, what, Math.max(1, deadlineAt - Date.now()), signal, giveUp);
-  }
-
   /** The coordinator (Durable Object name) that serves the key. */
   nameFor(binary: string): string {
     return coordinatorName(binary, this.options.placement, this.options.namePrefix, this.options.region);
@@ -228,29 +117,29 @@ export class CoordinatorClient {
     if (signal?.aborted) throw new TimeoutError(`${what} was aborted before it started`, { cause: signal.reason });
     // A refresh is worth running while the stale window lasts, however short the get's own deadline (its ttl).
     const swr = { staleMs, ctx, refreshMs: Math.min(callerTimeoutMs ?? staleMs, staleMs, MAX_TIMER_MS) };
-    if (!this.options.coalesce) return this.#loadOne(keys, ttlMs, timeoutMs, loader, form, signal, swr);
     const name = this.nameFor(keys.binary);
+    if (!this.options.coalesce) return this.#loadOne(keys, name, ttlMs, timeoutMs, loader, form, signal, swr);
     // Gets with different stale windows read differently (a copy fresh for one may be stale for the other).
     const mode = `${flightMode(form, loader !== undefined)}:${staleMs}`;
-    let flight = this.flights.find<T>(name, keys.binary, mode);
-    const joined = flight !== undefined && !flight.sent;
-    if (!joined) {
-      // A call already sent takes no joiners: it may have been answered before this caller started.
-      flight = new Flight<T>(async (flightTimeoutMs, flightSignal) =>
-        new Map([[keys.binary, await this.#loadOne(keys, ttlMs, flightTimeoutMs, loader, form, flightSignal, swr)]]));
-      this.flights.register(name, keys.binary, mode, flight);
-    }
-    const result = (await this.joinFlight(flight!, timeoutMs, signal, what)).get(keys.binary)!;
-    return joined ? joinerResult(result) : result;
+    const pending = this.flights.find<T>(name, keys.binary, mode);
+    if (pending !== undefined) return joinerResult((await pending.join(timeoutMs, signal, what)).get(keys.binary)!);
+    const flight = new Flight<T>(async (flightTimeoutMs, flightSignal) =>
+      new Map([[keys.binary, await this.#loadOne(keys, name, ttlMs, flightTimeoutMs, loader, form, flightSignal, swr)]]), timeoutMs);
+    const slots = [[name, keys.binary]] as const;
+    this.flights.open(flight as Flight<unknown>, slots, mode);
+    // One microtask: the gets of this key that start in this turn join; then the call takes no more.
+    await undefined;
+    const shared = this.flights.send(flight, slots, mode, signal, what);
+    return shared === undefined ? this.#loadOne(keys, name, ttlMs, timeoutMs, loader, form, signal, swr) : (await shared).get(keys.binary)!;
   }
 
   /** One get's call to its coordinator, and the bypass when the cache is unavailable and the caller chose it. */
-  async #loadOne<T, K>(keys: KeyForms<K>, ttlMs: number, timeoutMs: number, loader: Loader<T, K> | undefined, form: ValueForm<T, K>,
+  async #loadOne<T, K>(keys: KeyForms<K>, name: string, ttlMs: number, timeoutMs: number, loader: Loader<T, K> | undefined, form: ValueForm<T, K>,
     signal: AbortSignal | undefined, swr: { staleMs: number; ctx: WaitUntilContext | undefined; refreshMs: number }): Promise<GetResult<T>> {
     const { staleMs, ctx } = swr;
     const state: CallState<T> = { abort: new AbortController() };
     try {
-      const result = await this.#get(keys, ttlMs, timeoutMs, loader, form, signal, state, staleMs);
+      const result = await this.#get(keys, name, ttlMs, timeoutMs, loader, form, signal, state, staleMs);
       if (result.refresh === undefined) return result;
       if (loader !== undefined) {
         const refreshed = this.#refresh(keys, ttlMs, swr.refreshMs, staleMs, loader, form, result.refresh);
@@ -262,7 +151,7 @@ export class CoordinatorClient {
     } catch (error) {
       if (!(error instanceof ConnectionError) || loader === undefined || this.options.onUnavailable !== 'load') throw error;
       if (state.loaded !== undefined) return { value: state.loaded.value, outcome: 'bypass' };
-      return this.#bypass(keys, ttlMs, timeoutMs, loader, form, signal, error);
+      return bypassLoad(keys, ttlMs, timeoutMs, loader, form, signal, error, this.options.maxBypassLoads);
     }
   }
 
@@ -288,7 +177,7 @@ export class CoordinatorClient {
     const name = this.nameFor(binary);
     const stub = this.stub(name);
     const sent = (send(stub, timeoutMs) as Promise<DelReply>).catch((error: unknown) => { throw rpcFailure(error, name); });
-    const reply = await untilDeadline(sent, what, timeoutMs, signal, (message, cause) => () => new TimeoutError(message, cause === undefined ? undefined : { cause }));
+    const reply = await untilDeadline(sent, what, timeoutMs, signal, timeoutError);
     if (reply.kind === 'error') throw fromWireError(reply.error);
   }
 
@@ -311,10 +200,9 @@ export class CoordinatorClient {
     }).then(() => {}, () => {});
   }
 
-  async #get<T, K>(keys: KeyForms<K>, ttlMs: number, timeoutMs: number, loader: Loader<T, K> | undefined, form: ValueForm<T, K>,
+  async #get<T, K>(keys: KeyForms<K>, name: string, ttlMs: number, timeoutMs: number, loader: Loader<T, K> | undefined, form: ValueForm<T, K>,
     signal: AbortSignal | undefined, state: CallState<T>, staleMs: number): Promise<GetResult<T> & { refresh?: Stub }> {
     const what = `get(${keys.display})`;
-    const name = this.nameFor(keys.binary);
     const stub = this.stub(name);
     // Hits first, through a call with primitive arguments and no loader stub: most gets of a cache end here.
     let hit: T | undefined;
@@ -356,26 +244,5 @@ export class CoordinatorClient {
     if (reply.value === null) return { value: null, outcome: reply.outcome };
     if (reply.outcome === 'stale') return { value: form.fromBytes(reply.value, keys.key), outcome: 'stale', ...(reply.refresh === true ? { refresh: stub } : {}) };
     return { value: form.fromBytes(reply.value, keys.key), outcome: reply.outcome };
-  }
-
-  /**
-   * The cache is down and the caller chose `onUnavailable: 'load'`: run the loader alone, under the get's deadline.
-   * At most `maxBypassLoads` loaders run at once in this isolate (counted until each settles, even past its get).
-   */
-  async #bypass<T, K>(keys: KeyForms<K>, ttlMs: number, timeoutMs: number, loader: Loader<T, K>, form: ValueForm<T, K>,
-    signal: AbortSignal | undefined, unavailable: ConnectionError): Promise<GetResult<T>> {
-    if (bypassLoads >= this.options.maxBypassLoads) throw unavailable;
-    bypassLoads++;
-    const abort = new AbortController();
-    const loading = Promise.resolve().then(() => loader(keys.key, loaderContext(keys.key, ttlMs, abort.signal, () => {})));
-    const settled = () => { bypassLoads--; };
-    loading.then(settled, settled);
-    const value = await untilDeadline(loading, `get(${keys.display})`, timeoutMs, signal, (message, cause) => {
-      const error = new TimeoutError(message, cause === undefined ? undefined : { cause });
-      abort.abort(error);
-      return () => error;
-    });
-    form.toBytes(value, keys.key);
-    return { value, outcome: 'bypass' };
   }
 }

@@ -4,17 +4,17 @@
 // Keys are binary strings (shared/bytes.ts), values the exact bytes: nothing here decodes text.
 import { DurableObject } from 'cloudflare:workers';
 import { describeKey, utf8Text, wireKey } from '../shared/bytes.ts';
-import { ValkeyasideError } from '../shared/errors.ts';
 import { isPlaceholder } from '../shared/valkeyaside.ts';
+import { ActiveGets } from './active-gets.ts';
 import { AsideGet } from './aside-get.ts';
 import { runGetMany } from './aside-get-many.ts';
 import { BridgeSocket } from './bridge-socket.ts';
 import { ClientId } from './client-id.ts';
+import { resolveCoordinatorSettings } from './coordinator-settings.ts';
+import type { CoordinatorEnv, CoordinatorSettings } from './coordinator-settings.ts';
 import { toWireError } from './errors.ts';
 import { IdleClock } from './idle-clock.ts';
 import { Locks } from './locks.ts';
-import { resolveCoordinatorSettings } from './options.ts';
-import type { CoordinatorEnv, CoordinatorSettings } from './options.ts';
 import { badRequest, validRequest, validStaleMs } from './rpc.ts';
 import type {
   CoordinatorStats, DelReply, DelRequest, GetManyReply, GetManyRequest, GetRequest, GetValueReply, LoadManyCallback, LoaderCallback,
@@ -39,8 +39,7 @@ export class CacheAsideCoordinator extends DurableObject<CoordinatorEnv> {
   readonly #locks: Locks;
   readonly #gets: AsideGet;
   readonly #window: StaleWindow;
-  readonly #deadlines = new Map<string, Deadline>();
-  #activeGets = 0;
+  readonly #active: ActiveGets;
   readonly #calls = { peek: 0, get: 0, getMany: 0 };
   readonly #idle: IdleClock;
 
@@ -48,6 +47,7 @@ export class CacheAsideCoordinator extends DurableObject<CoordinatorEnv> {
     super(ctx, env);
     this.#settings = resolveCoordinatorSettings(env);
     this.#idle = new IdleClock(this.#settings.idleMs, () => void this.#goIdle());
+    this.#active = new ActiveGets(this.#idle, this.#settings.maxPendingGets);
     this.#bridge = new BridgeSocket({
       urls: this.#settings.bridgeUrls,
       // The name the caller asked for (getByName); the id stands in where the runtime does not pass it.
@@ -112,7 +112,7 @@ export class CacheAsideCoordinator extends DurableObject<CoordinatorEnv> {
     }
     if (loader !== undefined && typeof loader !== 'function') return badRequest('getValue: loader must be a function');
     this.#calls.get++;
-    const overloaded = this.#overloaded(1);
+    const overloaded = this.#active.overloaded(1);
     if (overloaded !== undefined) return overloaded;
     // Hits with a value were answered by peekValue; a cached miss asked for without a loader needs no deadline or
     // watch either. Everything else takes the full path.
@@ -120,25 +120,18 @@ export class CacheAsideCoordinator extends DurableObject<CoordinatorEnv> {
       this.#touch();
       return { kind: 'value', value: null, outcome: 'miss' };
     }
-    this.#activeGets++;
     this.#touch();
-    this.#idle.begin();
-    const deadline = new Deadline(timeoutMs, `get(${describeKey(key)})`);
-    this.#deadlines.set(requestId, deadline);
-    try {
-      const served = staleMs > 0 ? await this.#window.serve(key, ttlMs, staleMs, loader !== undefined, deadline) : undefined;
-      const reply = served ?? await this.#gets.run(key, ttlMs, loader, deadline, staleMs);
-      // The caller whose loader produced the value still holds it: the bytes need not cross the RPC a second time.
-      if (reply.kind === 'value' && (reply.outcome === 'loaded' || reply.outcome === 'took-over' || reply.outcome === 'not-cached')) return { kind: 'own', outcome: reply.outcome };
-      return reply;
-    } catch (error) {
-      return { kind: 'error', error: toWireError(error) };
-    } finally {
-      deadline.dispose();
-      if (this.#deadlines.get(requestId) === deadline) this.#deadlines.delete(requestId);
-      this.#activeGets--;
-      this.#idle.end();
-    }
+    return this.#active.run(1, requestId, timeoutMs, `get(${describeKey(key)})`, async (deadline): Promise<GetValueReply> => {
+      try {
+        const served = staleMs > 0 ? await this.#window.serve(key, ttlMs, staleMs, loader !== undefined, deadline) : undefined;
+        const reply = served ?? await this.#gets.run(key, ttlMs, loader, deadline, staleMs);
+        // The caller whose loader produced the value still holds it: the bytes need not cross the RPC a second time.
+        if (reply.kind === 'value' && (reply.outcome === 'loaded' || reply.outcome === 'took-over' || reply.outcome === 'not-cached')) return { kind: 'own', outcome: reply.outcome };
+        return reply;
+      } catch (error) {
+        return { kind: 'error', error: toWireError(error) };
+      }
+    });
   }
 
   /**
@@ -150,21 +143,14 @@ export class CacheAsideCoordinator extends DurableObject<CoordinatorEnv> {
     if (!validRequest(key, ttlMs) || !validRequest(requestId, timeoutMs) || !validRequest(key, staleMs) || typeof loader !== 'function') {
       return badRequest('refreshValue needs { key: string, ttlMs, timeoutMs, staleMs: positive integers, requestId: string } and a loader');
     }
-    this.#activeGets++;
     this.#touch();
-    this.#idle.begin();
-    const deadline = new Deadline(timeoutMs, `refresh(${describeKey(key)})`);
-    this.#deadlines.set(requestId, deadline);
-    try {
-      return await this.#window.refresh(key, ttlMs, staleMs, timeoutMs, loader, deadline);
-    } catch (error) {
-      return { kind: 'error', error: toWireError(error) };
-    } finally {
-      deadline.dispose();
-      if (this.#deadlines.get(requestId) === deadline) this.#deadlines.delete(requestId);
-      this.#activeGets--;
-      this.#idle.end();
-    }
+    return this.#active.run(1, requestId, timeoutMs, `refresh(${describeKey(key)})`, async (deadline): Promise<RefreshReply> => {
+      try {
+        return await this.#window.refresh(key, ttlMs, staleMs, timeoutMs, loader, deadline);
+      } catch (error) {
+        return { kind: 'error', error: toWireError(error) };
+      }
+    });
   }
 
   /**
@@ -179,33 +165,16 @@ export class CacheAsideCoordinator extends DurableObject<CoordinatorEnv> {
     }
     if (loadMany !== undefined && typeof loadMany !== 'function') return badRequest('getManyValues: loadMany must be a function');
     this.#calls.getMany++;
-    const overloaded = this.#overloaded(keys.length);
+    const overloaded = this.#active.overloaded(keys.length);
     if (overloaded !== undefined) return overloaded;
-    this.#activeGets += keys.length;
     this.#touch();
-    this.#idle.begin();
-    const deadline = new Deadline(timeoutMs, `getMany(${keys.length} keys, first ${describeKey(keys[0]!)})`);
-    this.#deadlines.set(requestId, deadline);
-    try {
-      return { kind: 'values', replies: await runGetMany(this.#gets, keys, ttlMs, loadMany, deadline) };
-    } finally {
-      deadline.dispose();
-      if (this.#deadlines.get(requestId) === deadline) this.#deadlines.delete(requestId);
-      this.#activeGets -= keys.length;
-      this.#idle.end();
-    }
-  }
-
-  /** The ERR_OVERLOADED reply when `count` more gets would pass VALKEYASIDE_MAX_PENDING_GETS. */
-  #overloaded(count: number): { kind: 'error'; error: ReturnType<typeof toWireError> } | undefined {
-    if (this.#activeGets + count <= this.#settings.maxPendingGets) return undefined;
-    return { kind: 'error', error: toWireError(new ValkeyasideError('ERR_OVERLOADED',
-      `coordinator has ${this.#activeGets} gets in progress (VALKEYASIDE_MAX_PENDING_GETS); retry later or use more shards`)) };
+    return this.#active.run(keys.length, requestId, timeoutMs, `getMany(${keys.length} keys, first ${describeKey(keys[0]!)})`,
+      async (deadline): Promise<GetManyReply> => ({ kind: 'values', replies: await runGetMany(this.#gets, keys, ttlMs, loadMany, deadline) }));
   }
 
   /** RPC: the caller's AbortSignal fired; the get gives up now (releasing its lock if it holds one). */
   cancelGet(requestId: string): void {
-    this.#deadlines.get(requestId)?.cancel('was aborted by the caller');
+    this.#active.cancel(requestId);
   }
 
   /** RPC: deletes the key on the server; this coordinator drops its copy first, every other one on the push. */
@@ -251,7 +220,7 @@ export class CacheAsideCoordinator extends DurableObject<CoordinatorEnv> {
       clientId: this.#clientId.current,
       entries: this.#reads.size,
       bytes: this.#reads.bytes,
-      activeGets: this.#activeGets,
+      activeGets: this.#active.count,
       waitingGets: this.#gets.waiting,
       watchedKeys: this.#waiters.size,
       commandsInFlight: this.#bridge.inFlight,

@@ -2,6 +2,7 @@
 // loader-or-not, share one coordinator call and one loader run. A call takes joiners only until it is sent, so each
 // caller's share reaches the coordinator after that caller started (docs/guarantees.md, "Coalescing").
 import { TimeoutError } from '../shared/errors.ts';
+import { timeoutError, untilDeadline } from './rpc-deadline.ts';
 import type { GetOutcome } from './rpc.ts';
 
 /** One key's answer (CacheAside's GetResult; declared here so this module stays free of the Workers runtime types). */
@@ -10,75 +11,92 @@ export interface GetResult<T> {
   readonly outcome: GetOutcome;
 }
 
-/** One caller's interest in a flight. */
+/** One caller's interest in a shared call: until its own deadline. */
 interface Participant {
-  readonly timeoutMs: number;
   readonly deadlineAt: number;
-  readonly signal: AbortSignal | undefined;
 }
 
 /** A coordinator call's answer: a result per key (binary string) it covers. */
 export type FlightResults<T> = ReadonlyMap<string, GetResult<T>>;
 
-/** Sends the call, with the deadline and signal that cover every participant. */
+/** Sends the shared call, with the deadline and signal that cover every participant. */
 export type SendFlight<T> = (timeoutMs: number, signal: AbortSignal | undefined) => Promise<FlightResults<T>>;
 
 /**
- * One coordinator call shared by its participants, sent on the next microtask: so its participants are the callers
- * of one turn of the isolate, i.e. of one request (workerd cancels what a finished request left pending, so a call
- * one request sent must not be what another waits for). With one participant it runs under that caller's own
- * deadline and signal, exactly as an uncoalesced get; with several, until the last one's deadline, and it is given
- * up (the RPC cancelled, the loader's signal aborted) once every participant has left.
+ * A leading caller's call that others may join until it is sent, on the next microtask: so its participants are the
+ * callers of one turn of the isolate, i.e. of one request (workerd cancels what a finished request left pending, so
+ * a call one request sent must not be what another waits for). Nothing is allocated for joiners until one joins:
+ * when none did, the leader makes its own call, under its own deadline and signal, exactly as an uncoalesced get
+ * (the hit path stays as cheap). With joiners the call runs until the latest participant's deadline, and it is
+ * given up (the RPC cancelled, the loader's signal aborted) once every participant has left.
  */
 export class Flight<T> {
-  readonly #participants = new Set<Participant>();
-  /** Made only for a call with several participants (a lone caller's own signal serves): the hit path stays cheap. */
+  readonly #send: SendFlight<T>;
+  readonly #leader: Participant;
+  /** The participants of a shared call, leader first; made on the first join. */
+  #participants: Set<Participant> | undefined;
+  /** Resolves when the shared call is sent (joiners wait for it); made on the first join. */
+  #sentSignal: { promise: Promise<void>; resolve(): void } | undefined;
   #abort: AbortController | undefined;
+  #result: Promise<FlightResults<T>> | undefined;
   #sent = false;
-  #solo = false;
-  /** Resolves when the call is sent; then `solo` says whether it has one participant. */
-  readonly started: Promise<void>;
-  readonly result: Promise<FlightResults<T>>;
 
-  constructor(send: SendFlight<T>) {
-    this.started = Promise.resolve().then(() => { this.#sent = true; });
-    this.result = this.started.then(() => {
-      const participants = [...this.#participants];
-      if (participants.length === 0) throw new TimeoutError('every caller gave up before the call was sent');
-      if (participants.length === 1) {
-        this.#solo = true;
-        // Sent on the next microtask, the call keeps the caller's own timeout (and its message names it).
-        const [only] = participants as [Participant];
-        if (only.signal?.aborted) throw new TimeoutError('the caller\'s signal aborted before the call was sent', { cause: only.signal.reason });
-        return send(only.timeoutMs, only.signal);
-      }
-      this.#abort = new AbortController();
-      return send(Math.max(1, Math.max(...participants.map((p) => p.deadlineAt)) - Date.now()), this.#abort.signal);
-    });
-    this.result.catch(() => {});
+  /** The leader's flight, with the leader's deadline from now. */
+  constructor(send: SendFlight<T>, leaderTimeoutMs: number) {
+    this.#send = send;
+    this.#leader = { deadlineAt: Date.now() + leaderTimeoutMs };
   }
 
-  /** True once sent: then it takes no more participants. */
+  /** True once the leader closed it: then it takes no more participants. */
   get sent(): boolean {
     return this.#sent;
   }
 
-  /** True once sent with a single participant (then the call honours that caller's deadline and signal itself). */
-  get solo(): boolean {
-    return this.#solo;
+  /**
+   * The leader, one microtask after it started: closes the flight to joiners. Undefined when nobody joined (then the
+   * leader makes its call itself); else the shared call is sent and this is the leader's wait for it.
+   */
+  close(signal: AbortSignal | undefined, what: string): Promise<FlightResults<T>> | undefined {
+    this.#sent = true;
+    const participants = this.#participants;
+    if (participants === undefined) return undefined;
+    let latest = 0;
+    for (const participant of participants) latest = Math.max(latest, participant.deadlineAt);
+    this.#abort = new AbortController();
+    this.#result = this.#send(Math.max(1, latest - Date.now()), this.#abort.signal);
+    this.#result.catch(() => {});
+    this.#sentSignal!.resolve();
+    return this.#wait(this.#leader, signal, what);
   }
 
-  /** Joins (only before it is sent), with this caller's deadline from now; `leave` gives this participant up. */
-  join(timeoutMs: number, signal: AbortSignal | undefined): { leave(): void } {
+  /** Joins (only before it is sent) with this caller's deadline from now and signal; leaving gives up only this caller. */
+  async join(timeoutMs: number, signal: AbortSignal | undefined, what: string): Promise<FlightResults<T>> {
     if (this.#sent) throw new Error('Flight.join after the call was sent');
-    const participant: Participant = { timeoutMs, deadlineAt: Date.now() + timeoutMs, signal };
+    const participant: Participant = { deadlineAt: Date.now() + timeoutMs };
+    if (this.#participants === undefined) {
+      this.#participants = new Set([this.#leader]);
+      let resolve!: () => void;
+      this.#sentSignal = { promise: new Promise<void>((r) => { resolve = r; }), resolve };
+    }
     this.#participants.add(participant);
-    return {
-      leave: () => {
-        if (!this.#participants.delete(participant)) return;
-        if (this.#sent && this.#participants.size === 0) this.#abort?.abort(new TimeoutError('every caller gave up'));
-      },
+    await this.#sentSignal!.promise;
+    return this.#wait(participant, signal, what);
+  }
+
+  /** One participant's wait for the shared call, under its own deadline and signal. */
+  #wait(participant: Participant, signal: AbortSignal | undefined, what: string): Promise<FlightResults<T>> {
+    const leave = () => {
+      if (!this.#participants!.delete(participant)) return;
+      if (this.#participants!.size === 0) this.#abort!.abort(new TimeoutError('every caller gave up'));
     };
+    if (signal?.aborted) {
+      leave();
+      return Promise.reject(new TimeoutError(`${what} was aborted by the caller's signal`, { cause: signal.reason }));
+    }
+    return untilDeadline(this.#result!, what, Math.max(1, participant.deadlineAt - Date.now()), signal, (message, cause) => {
+      leave();
+      return timeoutError(message, cause);
+    });
   }
 }
 
@@ -113,27 +131,52 @@ function slotKey(coordinator: string, binary: string): string {
 export class GetFlights {
   readonly #slots = new Map<string, Map<string, Flight<unknown>>>();
 
-  /** The newest flight for the key in this mode (sent or not), while it runs. */
+  /** The key's flight in this mode that still takes joiners, if any. */
   find<T>(coordinator: string, binary: string, mode: string): Flight<T> | undefined {
     return this.#slots.get(slotKey(coordinator, binary))?.get(mode) as Flight<T> | undefined;
   }
 
-  /** Makes `flight` the one later callers of the key in this mode find, until it ends or a del detaches it. */
-  register<T>(coordinator: string, binary: string, mode: string, flight: Flight<T>): void {
+  /** Makes `flight` the one later callers of the key in this mode find, until `#release` (when it is sent) or a del. */
+  #register(coordinator: string, binary: string, mode: string, flight: Flight<unknown>): void {
     const key = slotKey(coordinator, binary);
     let modes = this.#slots.get(key);
     if (modes === undefined) {
       modes = new Map();
       this.#slots.set(key, modes);
     }
-    modes.set(mode, flight as Flight<unknown>);
-    const cleanUp = () => {
-      const current = this.#slots.get(key);
-      if (current?.get(mode) !== flight) return;
-      current.delete(mode);
-      if (current.size === 0) this.#slots.delete(key);
-    };
-    flight.result.then(cleanUp, cleanUp);
+    modes.set(mode, flight);
+  }
+
+  /** The flight was sent: later callers of the key start their own (unless a newer flight took its place). */
+  #release(coordinator: string, binary: string, mode: string, flight: Flight<unknown>): void {
+    const key = slotKey(coordinator, binary);
+    const modes = this.#slots.get(key);
+    if (modes?.get(mode) !== flight) return;
+    modes.delete(mode);
+    if (modes.size === 0) this.#slots.delete(key);
+  }
+
+  /**
+   * Opens `flight` to joiners for its keys (`slots`: coordinator and binary key) in `mode`: the gets and getManys of
+   * those keys that start in this turn join it, until its leader awaits one microtask and calls `send`.
+   */
+  open(flight: Flight<unknown>, slots: ReadonlyArray<readonly [coordinator: string, binary: string]>, mode: string): void {
+    for (const [coordinator, binary] of slots) this.#register(coordinator, binary, mode, flight);
+  }
+
+  /**
+   * The leader, one microtask after `open`: the flight takes no more joiners. Undefined when nobody joined: the leader
+   * then makes its own call, under its own deadline and signal (nothing was allocated for sharing); else the shared
+   * call is sent and this is the leader's wait for it.
+   * @throws TimeoutError when the leader's signal aborted meanwhile.
+   */
+  send<T>(flight: Flight<T>, slots: ReadonlyArray<readonly [coordinator: string, binary: string]>, mode: string,
+    signal: AbortSignal | undefined, what: string): Promise<FlightResults<T>> | undefined {
+    for (const [coordinator, binary] of slots) this.#release(coordinator, binary, mode, flight as Flight<unknown>);
+    const shared = flight.close(signal, what);
+    if (shared !== undefined) return shared;
+    if (signal?.aborted) throw new TimeoutError(`${what} was aborted by the caller's signal`, { cause: signal.reason });
+    return undefined;
   }
 
   /** A del of the key in this isolate: later gets start their own flight, whatever is in flight now. */

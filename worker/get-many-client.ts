@@ -3,7 +3,7 @@
 // coordinators lock in their first pass go to ONE loadMany call: a barrier waits for every coordinator's first callback.
 import { TimeoutError, ValkeyasideError } from '../shared/errors.ts';
 import type { CoordinatorClient, GetOptions, GetResult, KeyForms, ValueForm } from './coordinator-client.ts';
-import { rpcFailure, untilDeadline } from './coordinator-client.ts';
+import { rpcFailure, untilDeadline } from './rpc-deadline.ts';
 import { fromWireError } from './errors.ts';
 import { Flight, flightMode, joinerResult } from './get-flights.ts';
 import type { FlightResults } from './get-flights.ts';
@@ -117,18 +117,26 @@ export async function getMany<T, K>(client: CoordinatorClient, list: readonly Ke
   const own: KeyForms<K>[] = [];
   for (const [binary, keys] of distinct) {
     const flight = client.options.coalesce ? client.flights.find<T>(client.nameFor(binary), binary, mode) : undefined;
-    if (flight !== undefined && !flight.sent) joined.set(flight, [...(joined.get(flight) ?? []), binary]);
+    if (flight !== undefined) joined.set(flight, [...(joined.get(flight) ?? []), binary]);
     else own.push(keys);
   }
   const waits: Array<Promise<Array<[string, GetResult<T>]>>> = [...joined].map(async ([flight, binaries]) => {
-    const results = await client.joinFlight(flight, timeoutMs, signal, what);
+    const results = await flight.join(timeoutMs, signal, what);
     return binaries.map((binary): [string, GetResult<T>] => [binary, joinerResult(results.get(binary)!)]);
   });
   if (own.length > 0) {
-    const flight = new Flight<T>((flightTimeoutMs, flightSignal) =>
-      loadKeys(client, own, ttlMs, flightTimeoutMs, loadMany, form, flightSignal, what));
-    if (client.options.coalesce) for (const keys of own) client.flights.register(client.nameFor(keys.binary), keys.binary, mode, flight);
-    waits.push(client.joinFlight(flight, timeoutMs, signal, what).then((results) => own.map((keys): [string, GetResult<T>] => [keys.binary, results.get(keys.binary)!])));
+    const send = (callTimeoutMs: number, callSignal: AbortSignal | undefined) =>
+      loadKeys(client, own, ttlMs, callTimeoutMs, loadMany, form, callSignal, what);
+    const ownResults = async (): Promise<FlightResults<T>> => {
+      if (!client.options.coalesce) return send(timeoutMs, signal);
+      const slots = own.map((keys) => [client.nameFor(keys.binary), keys.binary] as const);
+      const flight = new Flight<T>(send, timeoutMs);
+      client.flights.open(flight as Flight<unknown>, slots, mode);
+      // One microtask: the gets and getManys of these keys that start in this turn join; then it takes no more.
+      await undefined;
+      return client.flights.send(flight, slots, mode, signal, what) ?? send(timeoutMs, signal);
+    };
+    waits.push(ownResults().then((results) => own.map((keys): [string, GetResult<T>] => [keys.binary, results.get(keys.binary)!])));
   }
   const settled = await Promise.allSettled(waits);
   const failed = settled.find((outcome) => outcome.status === 'rejected');

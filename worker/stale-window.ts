@@ -8,7 +8,7 @@ import { isOk } from './aside-get.ts';
 import { freshness } from './freshness.ts';
 import type { BridgeSocket } from './bridge-socket.ts';
 import type { Locks } from './locks.ts';
-import type { CoordinatorSettings } from './options.ts';
+import type { CoordinatorSettings } from './coordinator-settings.ts';
 import type { GetReply, LoaderCallback, LoaderReply, RefreshReply } from './rpc.ts';
 import type { TrackedReads } from './tracked-reads.ts';
 import type { Deadline } from './waiters.ts';

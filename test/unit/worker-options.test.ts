@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import {
-  COORDINATOR_DEFAULTS, MAX_BRIDGE_URLS, bridgeHttpUrl, bridgeHttpUrls, resolveCacheAsideOptions, resolveCoordinatorSettings,
-} from '../../worker/options.ts';
+  COORDINATOR_DEFAULTS, MAX_BRIDGE_URLS, bridgeHttpUrl, bridgeHttpUrls, resolveCoordinatorSettings,
+} from '../../worker/coordinator-settings.ts';
+import { resolveCacheAsideOptions } from '../../worker/options.ts';
 
 const base = { BRIDGE_URL: 'wss://bridge.example.com/resp', BRIDGE_TOKEN: 'secret-token' };
 
