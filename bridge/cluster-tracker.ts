@@ -9,6 +9,7 @@ import type { ValkeyEndpoint } from './options.ts';
 import { PendingReads, type PendingRead } from './pending-reads.ts';
 import { TrackedPair, ValkeyUnavailableError, type TrackedReadResult, type TransactionCommand } from './tracked-pair.ts';
 import type { KeyTracker, NodeHealth, TrackerHealth, TrackerHooks } from './tracker.ts';
+import { latin1 } from './valkey-connection.ts';
 
 export interface ClusterTrackerConfig {
   readonly seeds: readonly ValkeyEndpoint[];
@@ -244,5 +245,3 @@ export class ClusterTracker implements KeyTracker {
     return undefined;
   }
 }
-
-const latin1 = (bytes: Uint8Array): string => Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('latin1');

@@ -8,6 +8,7 @@ import type { BridgeMetrics } from './metrics.ts';
 import type { KeyPushRouter, PushTarget } from './push-router.ts';
 import type { KeyTracker, PendingRead } from './tracker.ts';
 import { ownInvalidationSeen, setkeyCacheable, setkeyTracked } from './tracked-setkey.ts';
+import { latin1 } from './valkey-connection.ts';
 import { failureReply, mayHaveRun, toRespValue } from './valkey-reply.ts';
 
 /** A command's place in its session's reply order. `ready` once `reply` (or `read`) is known. */
@@ -32,9 +33,6 @@ export interface RunnerContext {
 }
 
 type WritePlan = Extract<CommandPlan, { kind: 'write' }>;
-
-export const latin1 = (bytes: Uint8Array): string =>
-  Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('latin1');
 
 /** A slot already answered by the bridge itself. */
 export const readySlot = (reply: RespValue): Slot => ({ ready: true, reply });

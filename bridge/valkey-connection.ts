@@ -7,6 +7,9 @@ import type { ValkeyEndpoint } from './options.ts';
 export const asBuffer = (bytes: Uint8Array): Buffer =>
   Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
 
+/** A key's bytes as the latin1 string pending reads and the key index use (injective: one char per byte). */
+export const latin1 = (bytes: Uint8Array): string => asBuffer(bytes).toString('latin1');
+
 export function connectionOptions(endpoint: ValkeyEndpoint, name: string, extra: RedisOptions): RedisOptions {
   return {
     host: endpoint.host,
