@@ -7,6 +7,7 @@ import { RespSimple } from '../shared/resp/index.ts';
 import type { RespValue } from '../shared/resp/index.ts';
 import { SCRIPT_SHA, isPlaceholder } from '../shared/valkeyaside.ts';
 import { isDropped } from './bridge-errors.ts';
+import { errorMessage } from './errors.ts';
 import type { BridgeSocket } from './bridge-socket.ts';
 import type { ClientId } from './client-id.ts';
 import type { Locks } from './locks.ts';
@@ -165,7 +166,7 @@ export class AsideGet {
     } catch (error) {
       this.#locks.release(key, id);
       if (error instanceof TimeoutError) throw error;
-      throw new ConnectionError(`calling the loader back in the calling Worker failed: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
+      throw new ConnectionError(`calling the loader back in the calling Worker failed: ${errorMessage(error)}`, { cause: error });
     }
     if (reply === null || typeof reply !== 'object' || reply.ok !== true) {
       this.#locks.release(key, id);

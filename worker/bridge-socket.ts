@@ -7,7 +7,8 @@ import { RespDecoder, RespErrorReply, RespPush, encodeCommand } from '../shared/
 import type { RespValue } from '../shared/resp/index.ts';
 import { droppedError, markDropped, replyFailure } from './bridge-errors.ts';
 import { BridgeEndpoints } from './bridge-endpoints.ts';
-import { errorMessage, upgradeToBridge } from './bridge-upgrade.ts';
+import { upgradeToBridge } from './bridge-upgrade.ts';
+import { errorMessage } from './errors.ts';
 import { invalidatedKeys } from './invalidation-push.ts';
 import { batchMessages } from './message-batches.ts';
 import { ReconnectBackoff } from './reconnect-backoff.ts';

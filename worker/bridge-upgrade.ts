@@ -2,11 +2,7 @@
 // and a ConnectionError that says what to check when the bridge cannot be reached or refuses.
 import { ConnectionError } from '../shared/errors.ts';
 import { RESP_SUBPROTOCOL, RESP_SUBPROTOCOL_V2 } from '../shared/protocol.ts';
-
-/** The message of a thrown value, whatever was thrown. */
-export function errorMessage(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
-}
+import { errorMessage } from './errors.ts';
 
 /**
  * Opens an accepted WebSocket to the bridge at `url` within `connectTimeoutMs`, with the protocol version it selected

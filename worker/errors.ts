@@ -2,6 +2,11 @@
 // take across the Durable Object RPC boundary, where class identity and custom fields would otherwise be lost.
 import { ConnectionError, ProtocolError, ReplyError, TimeoutError, ValkeyasideError } from '../shared/errors.ts';
 
+/** The message of a thrown value, whatever was thrown. */
+export function errorMessage(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
+
 /**
  * A typed value could not be serialized (code `ERR_SERIALIZE`, nothing cached) or a cached value could not be
  * deserialized (code `ERR_DESERIALIZE`: the codec failed, or the string API read bytes that are not valid UTF-8).

@@ -1,11 +1,12 @@
 // The one deadline helper of the caller's side (every RPC a Worker makes to a coordinator, and every wait for one),
 // and how an RPC that failed as a whole becomes a typed error.
 import { ConnectionError, TimeoutError, ValkeyasideError } from '../shared/errors.ts';
+import { errorMessage } from './errors.ts';
 
 /** An RPC that failed as a whole (not an error reply): config errors from the coordinator's constructor stay as they are. */
 export function rpcFailure(error: unknown, name: string): unknown {
   if (error instanceof TypeError || error instanceof RangeError || error instanceof ValkeyasideError) return error;
-  const message = error instanceof Error ? error.message : String(error);
+  const message = errorMessage(error);
   if (/^(TypeError|RangeError): /.test(message)) return error;
   return new ConnectionError(`coordinator ${JSON.stringify(name)} failed: ${message}`, { cause: error });
 }

@@ -2,7 +2,7 @@
 // TypedCacheAsideClient. A codec failure is a SerializationError, never a silent null.
 import { TimeoutError } from '../shared/errors.ts';
 import type { CacheAside, DelOptions, GetOptions, GetResult, LoadMany, Loader } from './cache-aside.ts';
-import { SerializationError } from './errors.ts';
+import { SerializationError, errorMessage } from './errors.ts';
 
 /** Converts values to and from the text stored in Valkey. Both functions may throw. */
 export interface Codec<T> {
@@ -16,10 +16,6 @@ export function jsonCodec<T>(): Codec<T> {
     serialize: (value) => JSON.stringify(value),
     deserialize: (text) => JSON.parse(text) as T,
   };
-}
-
-function describe(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
 }
 
 export class TypedCacheAside<T> {
@@ -74,7 +70,7 @@ export class TypedCacheAside<T> {
     try {
       text = this.#codec.serialize(value, key);
     } catch (error) {
-      throw new SerializationError('ERR_SERIALIZE', key, `serializing the value loaded for ${JSON.stringify(key)} failed: ${describe(error)}`, { cause: error });
+      throw new SerializationError('ERR_SERIALIZE', key, `serializing the value loaded for ${JSON.stringify(key)} failed: ${errorMessage(error)}`, { cause: error });
     }
     if (typeof text !== 'string') {
       throw new SerializationError('ERR_SERIALIZE', key, `serializing the value loaded for ${JSON.stringify(key)} gave ${typeof text}, not a string`);
@@ -86,7 +82,7 @@ export class TypedCacheAside<T> {
     try {
       return this.#codec.deserialize(text, key);
     } catch (error) {
-      throw new SerializationError('ERR_DESERIALIZE', key, `the cached value of ${JSON.stringify(key)} cannot be deserialized: ${describe(error)}`, { cause: error });
+      throw new SerializationError('ERR_DESERIALIZE', key, `the cached value of ${JSON.stringify(key)} cannot be deserialized: ${errorMessage(error)}`, { cause: error });
     }
   }
 
