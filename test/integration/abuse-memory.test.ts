@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BRIDGE_DEFAULTS } from '../../bridge/options.ts';
 import { encodeCommand, RespErrorReply } from '../../shared/resp/index.ts';
 import { bridgeMemory } from '../chaos/fuzz-run.ts';
-import { startBridgeProcess, TEST_TOKEN, waitFor, type BridgeProcess } from '../support/bridge.ts';
+import { startHealthyBridgeProcess, TEST_TOKEN, type BridgeProcess } from '../support/bridge.ts';
 import { errorText, RespWsClient, text } from '../support/resp-ws-client.ts';
 import { startValkeyServer, type ValkeyServer } from '../support/valkey-server.ts';
 
@@ -21,9 +21,7 @@ let bystander: RespWsClient;
 
 beforeAll(async () => {
   server = await startValkeyServer();
-  bridge = await startBridgeProcess({ VALKEY_URL: server.url, BRIDGE_TOKEN: TEST_TOKEN });
-  http = `http://127.0.0.1:${bridge.port}`;
-  await waitFor(async () => (await fetch(`${http}/healthz`)).status === 200, 'the bridge to be ready');
+  ({ bridge, http } = await startHealthyBridgeProcess({ VALKEY_URL: server.url, BRIDGE_TOKEN: TEST_TOKEN }));
   bystander = await RespWsClient.connect(bridge.url, { token: TEST_TOKEN });
 });
 

@@ -142,6 +142,17 @@ export async function startBridgeProcess(env: Record<string, string>, options: {
   };
 }
 
+/**
+ * A bridge process that has Valkey tracked (`/healthz` answers 200), and its HTTP base: sessions opened now never get
+ * the drop-everything push that re-established tracking sends.
+ */
+export async function startHealthyBridgeProcess(env: Record<string, string>): Promise<{ bridge: BridgeProcess; http: string }> {
+  const bridge = await startBridgeProcess(env);
+  const http = `http://127.0.0.1:${bridge.port}`;
+  await waitFor(async () => (await fetch(`${http}/healthz`)).status === 200, 'the bridge to be ready');
+  return { bridge, http };
+}
+
 /** Runs the bridge CLI expecting it to exit by itself (e.g. invalid configuration); bounded. */
 export async function runBridgeProcess(env: Record<string, string>, options: { via?: Launcher; args?: string[]; timeoutMs?: number } = {}): Promise<{ code: number | null; stderr: string[] }> {
   const child = spawnBridge(options.via ?? 'bin', env, options.args ?? []);
