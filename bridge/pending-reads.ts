@@ -47,23 +47,24 @@ export class PendingReads {
 
   /** An invalidation (or a write through the bridge, which spares the writer's own `except`) for `keys`. */
   poison(keys: Iterable<string>, except?: PendingRead): void {
-    for (const key of keys) {
-      const set = this.#byKey.get(key);
-      if (set) for (const token of set) if (token !== except) hit(token, 1);
-    }
+    this.#hitKeys(keys, 1, except);
   }
 
   /** Reads of `keys` that must not be cached whatever follows (a read redirected to another node). */
   spoil(keys: Iterable<string>): void {
-    for (const key of keys) {
-      const set = this.#byKey.get(key);
-      if (set) for (const token of set) hit(token, Number.POSITIVE_INFINITY);
-    }
+    this.#hitKeys(keys, Number.POSITIVE_INFINITY);
   }
 
   /** A flush or a lost connection: every read in flight may be stale. */
   poisonAll(): void {
     for (const set of this.#byKey.values()) for (const token of set) hit(token, Number.POSITIVE_INFINITY);
+  }
+
+  #hitKeys(keys: Iterable<string>, count: number, except?: PendingRead): void {
+    for (const key of keys) {
+      const set = this.#byKey.get(key);
+      if (set) for (const token of set) if (token !== except) hit(token, count);
+    }
   }
 }
 
