@@ -27,11 +27,15 @@ function portFromEnv(name: string, fallback: number): number {
   return port;
 }
 
-function assertPortFree(port: number, name: string): Promise<void> {
+/**
+ * Holds `port` bound until the returned release is called, right before the process that serves it starts: a port
+ * only probed could be handed to a Valkey node (or its cluster bus) started meanwhile on a "free" port.
+ */
+function reservePort(port: number, name: string): Promise<() => Promise<void>> {
   return new Promise((resolve, reject) => {
-    const probe = createServer();
-    probe.once('error', () => reject(new StartError(`port ${port} on ${HOST} is in use (another npm start?): stop what uses it, or set ${name}=<another port>`)));
-    probe.listen(port, HOST, () => probe.close(() => resolve()));
+    const holder = createServer();
+    holder.once('error', () => reject(new StartError(`port ${port} on ${HOST} is in use (another npm start?): stop what uses it, or set ${name}=<another port>`)));
+    holder.listen(port, HOST, () => resolve(() => new Promise((released) => holder.close(() => released()))));
   });
 }
 
@@ -60,9 +64,12 @@ async function main(): Promise<void> {
     const appPort = portFromEnv('PORT', 8787);
     const bridgePort = portFromEnv('BRIDGE_PORT', 7379);
     const originPort = portFromEnv('ORIGIN_PORT', 8788);
-    await assertPortFree(appPort, 'PORT');
-    await assertPortFree(bridgePort, 'BRIDGE_PORT');
-    await assertPortFree(originPort, 'ORIGIN_PORT');
+    const releaseApp = await reservePort(appPort, 'PORT');
+    cleanups.push(releaseApp);
+    const releaseBridge = await reservePort(bridgePort, 'BRIDGE_PORT');
+    cleanups.push(releaseBridge);
+    const releaseOrigin = await reservePort(originPort, 'ORIGIN_PORT');
+    cleanups.push(releaseOrigin);
 
     let valkeyUrl = process.env.VALKEY_URL;
     // VALKEY_CLUSTER=true: a local cluster of 3 primaries + 3 replicas instead of one server (the bridge reads the
@@ -83,6 +90,7 @@ async function main(): Promise<void> {
 
     const token = randomBytes(24).toString('base64url');
     // From source (like wrangler dev runs the app's source), so npm start needs no build.
+    await releaseBridge();
     const bridge: ManagedProcess = startProcess('bridge', process.execPath, ['--import', 'tsx', 'bridge/main.ts'], {
       cwd: ROOT,
       env: { ...process.env, VALKEY_URL: valkeyUrl, BRIDGE_HOST: HOST, BRIDGE_PORT: String(bridgePort), BRIDGE_TOKEN: token },
@@ -90,9 +98,11 @@ async function main(): Promise<void> {
     cleanups.push(() => bridge.stop());
     await waitForHttp(`http://${HOST}:${bridgePort}/healthz`, bridge, 20_000);
 
+    await releaseOrigin();
     const origin: DemoOrigin = await startDemoOrigin(originPort, HOST, (line) => console.log(line));
     cleanups.push(() => origin.close());
 
+    await releaseApp();
     const wrangler: ManagedProcess = startProcess('wrangler', process.execPath, [
       'node_modules/wrangler/bin/wrangler.js', 'dev', '--ip', HOST, '--port', String(appPort),
       '--inspector-port', '0', '--show-interactive-dev-session=false', '--log-level', 'warn',
