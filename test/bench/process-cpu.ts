@@ -1,6 +1,6 @@
 // CPU time of other processes (bridge children, valkey-server) from /proc/<pid>/stat, so a benchmark can say what
 // one command costs each process: the figure that predicts throughput on more cores. Linux only; 10 ms ticks.
-import { readFileSync } from 'node:fs';
+import { readFileSync, readdirSync } from 'node:fs';
 
 const TICK_MS = 10;
 
@@ -27,4 +27,26 @@ export async function cpuDuring<T>(pids: ReadonlyMap<string, ReadonlyArray<numbe
   const cpuMs = new Map<string, number>([...pids].map(([name, list]) => [name, sum(list) - before.get(name)!]));
   cpuMs.set('load generator', (used.user + used.system) / 1000);
   return { result, cpuMs };
+}
+
+/** Pids of this process's descendants whose command name is `name` (e.g. the `workerd` Miniflare spawns). */
+export function descendantsNamed(name: string): number[] {
+  const parentOf = new Map<number, number>();
+  const commOf = new Map<number, string>();
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      parentOf.set(Number(entry), Number(fields[1]));
+      commOf.set(Number(entry), stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')')));
+    } catch {
+      // gone meanwhile
+    }
+  }
+  const isDescendant = (pid: number): boolean => {
+    for (let at = parentOf.get(pid), hops = 0; at !== undefined && hops < 64; at = parentOf.get(at), hops++) if (at === process.pid) return true;
+    return false;
+  };
+  return [...commOf].filter(([pid, comm]) => comm === name && isDescendant(pid)).map(([pid]) => pid);
 }

@@ -21,15 +21,23 @@ export interface BenchWorkerSpec {
 export interface BenchWorkers {
   /** POSTs `body` as JSON to `path` on worker `name`; bounded by `timeoutMs`. @throws on a non-2xx answer. */
   post<T>(name: string, path: string, body: unknown, timeoutMs?: number): Promise<T>;
+  /** The DevTools protocol WebSocket of worker `name`'s isolate (its Durable Objects run in it too); needs `inspect`. */
+  inspectorUrl(name: string): Promise<string>;
   dispose(): Promise<void>;
+}
+
+export interface BenchWorkersOptions {
+  /** Open workerd's inspector (through Miniflare's proxy) for `inspectorUrl`, e.g. to take a CPU profile. */
+  readonly inspect?: boolean;
 }
 
 
 /** Starts Miniflare with each spec as a worker bound to `bridgeUrl` and reporting markers to `markerUrl`. */
-export async function startBenchWorkers(bridgeUrl: string, markerUrl: string, specs: readonly BenchWorkerSpec[]): Promise<BenchWorkers> {
+export async function startBenchWorkers(bridgeUrl: string, markerUrl: string, specs: readonly BenchWorkerSpec[], options: BenchWorkersOptions = {}): Promise<BenchWorkers> {
   const contents = await bundleWorker(ENTRY);
   const mf = new Miniflare({
     cf: false,
+    ...(options.inspect === true ? { inspectorPort: 0 } : {}),
     log: new Log(process.env.MINIFLARE_LOG ? LogLevel.DEBUG : LogLevel.WARN),
     workers: specs.map((spec) => ({
       name: spec.name,
@@ -42,6 +50,7 @@ export async function startBenchWorkers(bridgeUrl: string, markerUrl: string, sp
       },
       bindings: { BRIDGE_URL: bridgeUrl, BRIDGE_TOKEN: TEST_TOKEN, MARKER_URL: markerUrl, ...spec.vars },
       unsafeDirectSockets: [{ host: '127.0.0.1', port: 0 }],
+      unsafeInspectorProxy: options.inspect === true,
     })),
   });
   try {
@@ -65,6 +74,10 @@ export async function startBenchWorkers(bridgeUrl: string, markerUrl: string, sp
       const text = await res.text();
       if (!res.ok) throw new Error(`bench worker ${name} answered ${res.status} for ${path}: ${text.slice(0, 500)}`);
       return JSON.parse(text) as T;
+    },
+    async inspectorUrl(name: string): Promise<string> {
+      if (options.inspect !== true) throw new Error('startBenchWorkers: pass { inspect: true } to use the inspector');
+      return `${String(await mf.getInspectorURL()).replace(/\/$/, '')}/${name}`;
     },
     dispose: () => mf.dispose(),
   };

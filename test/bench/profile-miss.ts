@@ -1,0 +1,106 @@
+// `npx tsx test/bench/profile-miss.ts [gets]`: the miss bench's library cold get (one at a time, a fresh key each)
+// with workerd's isolate and the bench bridge both under the CPU profiler, then where one cold get's time goes:
+// the isolate's JavaScript (caller and coordinator share it), the bridge's, Valkey's own (INFO commandstats), and
+// the rest (sockets, the kernel, workerd's C++ event loop). Bounded by count and time; everything is loopback.
+import { readFileSync, readdirSync, statSync, writeFileSync, mkdirSync } from 'node:fs';
+import { Redis } from 'iovalkey';
+import { randomPrefix } from '../support/bridge.ts';
+import { startValkeyServer } from '../support/valkey-server.ts';
+import { PROFILE_DIR, startBridgeChild } from './bridge-process.ts';
+import { cpuDuring, descendantsNamed } from './process-cpu.ts';
+import { summarizeProfile, type CpuProfile } from './profile-summary.ts';
+import { profileIsolate } from './workerd-profiler.ts';
+import { runLoop, startBenchWorkers, type BenchWorkers } from './workerd.ts';
+
+const gets = Math.max(100, Math.min(20_000, Number(process.argv[2] ?? 3_000)));
+const TTL_MS = 60_000;
+const MAX_MS = 60_000;
+const label = 'miss-profile';
+process.env.BENCH_PROFILE = '1';
+
+/** Valkey's own time in commands so far (µs), summed over INFO commandstats. */
+async function valkeyUsec(redis: Redis): Promise<number> {
+  const info = await redis.info('commandstats');
+  return [...info.matchAll(/usec=(\d+)/g)].reduce((sum, m) => sum + Number(m[1]), 0);
+}
+
+const server = await startValkeyServer();
+const bridge = await startBridgeChild(server.url, {}, label);
+const redis = new Redis({ host: server.host, port: server.port, lazyConnect: true });
+let workers: BenchWorkers | undefined;
+let wallUs = 0;
+let profiledUs = 0;
+let valkeyUsPerGet = 0;
+const cpuUsPerGet = new Map<string, number>();
+let isolateProfile: CpuProfile | undefined;
+try {
+  await redis.connect();
+  workers = await startBenchWorkers(bridge.url, 'http://127.0.0.1:9/unused', [{ name: 'main' }], { inspect: true });
+  const w = workers;
+  const prefix = randomPrefix('pmiss');
+  const loop = (tag: string, n: number) => runLoop(w, 'main', {
+    op: 'get', loader: true, keys: Array.from({ length: n }, (_, i) => `${prefix}${tag}:${i}`), concurrency: 1, ttlMs: TTL_MS,
+    placement: { kind: 'coord', name: 'profile-miss' }, maxMs: MAX_MS, batchSize: 25,
+  });
+  await loop('warm', 200);
+  const before = await valkeyUsec(redis);
+  const pids = new Map([['workerd', descendantsNamed('workerd')], ['bridge', [bridge.pid]], ['valkey-server', [server.pid]]]);
+  const { result: plain, cpuMs } = await cpuDuring(pids, () => loop('plain', gets));
+  valkeyUsPerGet = (await valkeyUsec(redis) - before) / plain.reply.calls;
+  wallUs = plain.perCallMs * 1000;
+  for (const [name, msUsed] of cpuMs) cpuUsPerGet.set(name, (msUsed * 1000) / plain.reply.calls);
+  const { result, profile } = await profileIsolate(await w.inspectorUrl('main'), () => loop('profiled', gets));
+  profiledUs = result.perCallMs * 1000;
+  mkdirSync(PROFILE_DIR, { recursive: true });
+  const file = `${PROFILE_DIR}workerd-${label}-${Date.now()}.cpuprofile`;
+  writeFileSync(file, JSON.stringify(profile));
+  isolateProfile = profile;
+  process.stdout.write(`workerd profile: ${file}\n`);
+} finally {
+  redis.disconnect();
+  await workers?.dispose().catch(() => undefined);
+  await bridge.close();
+  await server.stop();
+}
+// The bridge's directory holds the main thread's profile and tsx's loader thread's: the larger is the bridge.
+const dir = readdirSync(PROFILE_DIR).filter((d) => d.startsWith(`${label}-`)).sort().at(-1)!;
+const bridgeFile = readdirSync(`${PROFILE_DIR}${dir}`).map((f) => `${PROFILE_DIR}${dir}/${f}`)
+  .sort((a, b) => statSync(b).size - statSync(a).size)[0]!;
+const bridgeSummary = summarizeProfile(JSON.parse(readFileSync(bridgeFile, 'utf8')) as CpuProfile);
+process.stdout.write(`bridge profile: ${bridgeFile}\n\n`);
+
+const IDLE = /^\((idle|program)\)/;
+// workerd's sampler skips the time its isolate is not entered (long gaps between samples), so shares are of samples
+// counted, not of time summed: the CPU figures above give the time.
+const us = (v: number) => `${v.toFixed(0).padStart(5)} µs`;
+const cpuSum = [...cpuUsPerGet].filter(([name]) => name !== 'load generator').reduce((a, [, v]) => a + v, 0);
+process.stdout.write([
+  `${gets} cold gets, one at a time (fresh keys, a loader that returns at once)`,
+  `wall per cold get      ${us(wallUs)}   (with the isolate under the profiler: ${us(profiledUs)})`,
+  ...[...cpuUsPerGet].map(([name, v]) => `CPU ${name.padEnd(18)} ${us(v)}   per get (/proc, 10 ms ticks)`),
+  `  of which Valkey's commands ${us(valkeyUsPerGet)}   (INFO commandstats usec)`,
+  `wall − CPU of workerd, bridge and Valkey  ${us(wallUs - cpuSum)}   (wake-ups and waits between them; 2 cores shared)`,
+  '',
+].join('\n'));
+function sampleShares(profile: CpuProfile, top: number, byFile: boolean): string {
+  const byId = new Map(profile.nodes.map((n) => [n.id, n]));
+  const counts = new Map<string, number>();
+  let js = 0;
+  for (const id of profile.samples) {
+    const frame = byId.get(id)!.callFrame;
+    const name = frame.functionName || '(anonymous)';
+    if (IDLE.test(name)) continue;
+    js++;
+    const keyName = byFile ? (frame.url.split('/').at(-1) || `(${name})`) : `${name} ${frame.url.split('/').at(-1) ?? ''}:${frame.lineNumber + 1}`;
+    counts.set(keyName, (counts.get(keyName) ?? 0) + 1);
+  }
+  return [...counts].sort((a, b) => b[1] - a[1]).slice(0, top)
+    .map(([name, n]) => `${((n / js) * 100).toFixed(1).padStart(5)} %  ${name}`).join('\n') + `\n(${js} JavaScript samples of ${profile.samples.length})\n`;
+}
+process.stdout.write(`isolate JavaScript, self samples by function:\n${sampleShares(isolateProfile!, 25, false)}\n`);
+process.stdout.write(`bridge, self time by file:\n`);
+const bridgeGets = 200 + 2 * gets;
+const bridgeBusy = bridgeSummary.total - bridgeSummary.functions.filter(([name]) => IDLE.test(name)).reduce((a, [, v]) => a + v, 0);
+for (const [name, v] of bridgeSummary.files.filter(([n]) => !IDLE.test(n.slice(1))).slice(0, 10)) {
+  process.stdout.write(`${((v / bridgeBusy) * 100).toFixed(1).padStart(5)} %  ${((v * 1000) / bridgeGets).toFixed(1).padStart(6)} µs/get  ${name}\n`);
+}
