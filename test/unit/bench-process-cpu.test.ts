@@ -1,8 +1,9 @@
 // The benchmarks' CPU reader (test/bench/process-cpu.ts): /proc/<pid>/stat agrees with the process's own account of
 // its CPU time, and an unknown process reads as NaN rather than as zero cost.
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
+import { once } from 'node:events';
 import { describe, expect, it } from 'vitest';
-import { cpuDuring, processCpuMs } from '../bench/process-cpu.ts';
+import { cpuDuring, descendantsNamed, processCpuMs } from '../bench/process-cpu.ts';
 
 /** Burns `ms` of this process's CPU time (counted by cpuUsage, not by the clock). */
 function burn(ms: number): void {
@@ -40,5 +41,20 @@ describe('processCpuMs', () => {
     expect(result).toBe(7);
     expect(cpuMs.get('load generator')).toBeGreaterThanOrEqual(100);
     expect(cpuMs.get('self')).toBeGreaterThanOrEqual(70);
+  });
+});
+
+describe('descendantsNamed', () => {
+  it('finds a child by its command name (how profile-miss finds the workerd Miniflare spawns), and not after it exits', async () => {
+    const child = spawn('sleep', ['30'], { stdio: 'ignore' });
+    try {
+      await once(child, 'spawn');
+      expect(descendantsNamed('sleep')).toContain(child.pid);
+      expect(descendantsNamed('no-such-command-name')).toEqual([]);
+    } finally {
+      child.kill('SIGKILL');
+      await once(child, 'exit');
+    }
+    expect(descendantsNamed('sleep')).not.toContain(child.pid);
   });
 });
