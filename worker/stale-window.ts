@@ -1,11 +1,10 @@
 // Stale-while-revalidate for one coordinator. A value stored with PX ttl+staleMs is fresh while more than staleMs of
 // its PTTL is left and stale for the rest; a stale get is answered at once while one refresh per key runs under a
 // refresh lock (a sibling key), storing by compare-and-set against the stale bytes, so a del or a write always wins.
-import { wireKey } from '../shared/bytes.ts';
 import { TimeoutError, ValkeyasideError } from '../shared/errors.ts';
-import { SCRIPT_SHA, isPlaceholder } from '../shared/valkeyaside.ts';
-import { isOk } from './aside-get.ts';
+import { isPlaceholder } from '../shared/valkeyaside.ts';
 import { freshness } from './freshness.ts';
+import { storeLoaded } from './tracked-store.ts';
 import type { BridgeSocket } from './bridge-socket.ts';
 import type { Locks } from './locks.ts';
 import type { CoordinatorSettings } from './coordinator-settings.ts';
@@ -109,19 +108,17 @@ export class StaleWindow {
       return { kind: 'loader-error' };
     }
     if (reply === null || typeof reply !== 'object' || reply.ok !== true) return { kind: 'loader-error' };
-    const storeTtlMs = (reply.ttlMs ?? ttlMs) + staleMs;
-    if (!(reply.value instanceof Uint8Array) || !Number.isSafeInteger(storeTtlMs) || storeTtlMs <= staleMs) {
+    const storeTtlMs = reply.ttlMs ?? ttlMs;
+    if (!(reply.value instanceof Uint8Array) || !Number.isSafeInteger(storeTtlMs + staleMs) || storeTtlMs <= 0) {
       throw new ValkeyasideError('ERR_BAD_REQUEST', 'the loader wrapper answered without a byte value or with an invalid ttl');
     }
     // The caller gave up (its deadline or its isolate): nobody will see this refresh end, and it stores nothing.
     if (reply.cancelled) return { kind: 'not-cached' };
     deadline.check();
     // Compare-and-set on the stale bytes (Go's setkey with them in the placeholder's place): a del or write since
-    // our read changed the key, so the value loaded before it is never stored after it.
-    const set = ['EVALSHA', SCRIPT_SHA.setkey, 1, wireKey(key), stale, reply.value, storeTtlMs];
-    const stored = isOk(await deadline.race(this.#bridge.command(set, deadline.at)));
-    if (!stored) return { kind: 'not-cached' };
-    await deadline.race(this.#reads.read(key, capMs, deadline.at, true, staleMs)).catch(() => {});
-    return { kind: 'refreshed' };
+    // our read changed the key, so the value loaded before it is never stored after it. As a lock holder's store:
+    // one TRACKED.SETKEY that also refills the local copy (v2), or the script and a read-back (v1).
+    const stored = await storeLoaded(this.#bridge, this.#reads, { key, id: stale, value: reply.value, storeTtlMs, capMs, staleMs }, deadline);
+    return stored ? { kind: 'refreshed' } : { kind: 'not-cached' };
   }
 }

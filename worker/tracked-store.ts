@@ -14,7 +14,8 @@ import type { Deadline } from './waiters.ts';
 /** What to store: Valkey keeps it `storeTtlMs + staleMs` (the stale window), the local copy at most `capMs`. */
 export interface LoadedValue {
   readonly key: string;
-  readonly id: string;
+  /** The bytes the key must still hold: our placeholder, or (a stale-while-revalidate refresh) the stale value. */
+  readonly id: string | Uint8Array;
   readonly value: Uint8Array;
   readonly storeTtlMs: number;
   readonly capMs: number;
@@ -32,7 +33,7 @@ function parseSetkey(reply: RespValue): { stored: boolean; value: Uint8Array | n
 }
 
 /**
- * Stores the value if the key still holds our placeholder `id`; true when stored. A stored value fills the local
+ * Stores the value if the key still holds `id`; true when stored. A stored value fills the local
  * copy when the bridge says no other change overtook it.
  */
 export async function storeLoaded(bridge: BridgeSocket, reads: TrackedReads, loaded: LoadedValue, deadline: Deadline): Promise<boolean> {

@@ -40,6 +40,19 @@ async function untilStale(params: Params, expected: string, worker = 'main'): Pr
   }, `${String(params.key)} to turn stale`, 10_000, 10);
 }
 
+/** The bridge's command counters by name. */
+async function commandCounts(): Promise<Record<string, number>> {
+  const counts: Record<string, number> = {};
+  for (const [, name, n] of (await stack.bridge.metricsText()).matchAll(/^bridge_commands_total\{command="([^"]+)"\} (\d+)/gm)) counts[name!] = Number(n);
+  return counts;
+}
+
+function delta(after: Record<string, number>, before: Record<string, number>): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const [name, n] of Object.entries(after)) if (n !== (before[name] ?? 0)) out[name] = n - (before[name] ?? 0);
+  return out;
+}
+
 describe('stale-while-revalidate', () => {
   it('serves the stale value at once while exactly one refresh runs, then the fresh one', async () => {
     const prefix = randomPrefix('swr');
@@ -121,6 +134,28 @@ describe('stale-while-revalidate', () => {
     await waitFor(async () => (await activeGets(coord)) === 0, 'the refresh to end', 10_000, 10);
     expect(await redis.get(key)).toBe('outside');
     expect(await get({ ...swr, loader: '0' })).toMatchObject({ ok: true, value: 'outside' });
+  });
+
+  it('a refresh stores with one TRACKED.SETKEY (no setkey script, no read-back) and leaves the new value as a local copy', async () => {
+    const prefix = randomPrefix('swr-setkey');
+    const key = `${prefix}k`;
+    const coord = `${prefix}coord`;
+    const swr = { key, ttl: 300, stale: 60_000, coord };
+    expect(await get(swr)).toMatchObject({ value: 'v:1', outcome: 'loaded' });
+    origin.script(key, { hang: true });
+    await untilStale(swr, 'v:1');
+    await origin.waitForLoads(key, 2);
+    // From the loader's end: the store, and the refresh lock's release (compare-and-delete, EVALSHA delkey).
+    const before = await commandCounts();
+    origin.release(key);
+    await waitFor(async () => (await activeGets(coord)) === 0, 'the refresh to end', 10_000, 10);
+    await waitFor(async () => (await redis.exists(`${key}\0valkeyaside:refresh`)) === 0, 'the refresh lock to be released', 10_000, 10);
+    const sent = delta(await commandCounts(), before);
+    expect(sent['TRACKED.SETKEY']).toBe(1);
+    expect(sent['EVALSHA']).toBe(1);
+    expect(sent['TRACKED.GET']).toBeUndefined();
+    expect(await redis.get(key)).toBe('v:2');
+    expect(await get(swr)).toEqual({ ok: true, value: 'v:2', outcome: 'hit' });
   });
 
   it('a failing refresh keeps the stale value until the window ends, then the get is a normal miss', async () => {
