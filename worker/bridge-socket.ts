@@ -1,28 +1,17 @@
-// The coordinator's WebSocket to the bridge: connect on demand (jittered exponential backoff between failed
-// attempts, each to the next bridge listed: bridge-endpoints.ts), pipeline RESP commands with replies resolved in
-// order, dispatch invalidation pushes, and turn every close or error into one ConnectionError for all commands in
-// flight.
+// The coordinator's WebSocket to the bridge: opened on demand (bridge-connector.ts: backoff, the next bridge listed,
+// reopening), it pipelines RESP commands with replies resolved in order, dispatches invalidation pushes, and turns
+// every close or error into one ConnectionError for all commands in flight.
 import { ConnectionError, ProtocolError, ValkeyasideError } from '../shared/errors.ts';
 import { RespDecoder, RespErrorReply, RespPush, encodeCommand } from '../shared/resp/index.ts';
 import type { RespValue } from '../shared/resp/index.ts';
 import { droppedError, markDropped, replyFailure } from './bridge-errors.ts';
-import { BridgeEndpoints } from './bridge-endpoints.ts';
-import { upgradeToBridge } from './bridge-upgrade.ts';
+import { BridgeConnector, type BridgeConnectorOptions } from './bridge-connector.ts';
 import { errorMessage } from './errors.ts';
 import { invalidatedKeys } from './invalidation-push.ts';
 import { batchMessages } from './message-batches.ts';
-import { ReconnectBackoff } from './reconnect-backoff.ts';
 import { SocketLiveness } from './socket-liveness.ts';
 
-export interface BridgeSocketOptions {
-  /** The bridges (`http(s)://…/resp`), all in front of one Valkey; `name` picks the first one tried. */
-  readonly urls: readonly string[];
-  /** The coordinator's name. */
-  readonly name: string;
-  readonly token: string;
-  readonly connectTimeoutMs: number;
-  readonly reconnectBaseMs: number;
-  readonly reconnectMaxMs: number;
+export interface BridgeSocketOptions extends BridgeConnectorOptions {
   /** Commands awaiting replies before new ones are refused with `ERR_OVERLOADED`. */
   readonly maxQueuedCommands: number;
   /** An open socket with commands waiting and nothing received for this long is taken for dead and closed. */
@@ -55,19 +44,12 @@ const MAX_REPLY_BYTES = 32 * 1024 * 1024;
 export class BridgeSocket {
   readonly #options: BridgeSocketOptions;
   readonly #handlers: BridgeSocketHandlers;
+  readonly #connector: BridgeConnector;
   #ws: WebSocket | null = null;
   #decoder: RespDecoder | null = null;
-  #opening: Promise<WebSocket> | null = null;
   #pending: Pending[] = [];
   #outbox: Uint8Array[] = [];
   #flushQueued = false;
-  readonly #backoff: ReconnectBackoff;
-  readonly #endpoints: BridgeEndpoints;
-  /** When the opening in progress sends its upgrade request (after its backoff wait). */
-  #attemptAt = 0;
-  #lastError: ConnectionError | undefined;
-  #autoReconnect = false;
-  #reconnectTimer: ReturnType<typeof setTimeout> | undefined;
   #liveness: SocketLiveness | null = null;
   /** The protocol version the bridge selected for the open socket (1 when it selected none). */
   #version = 1;
@@ -75,13 +57,19 @@ export class BridgeSocket {
   constructor(options: BridgeSocketOptions, handlers: BridgeSocketHandlers) {
     this.#options = options;
     this.#handlers = handlers;
-    this.#backoff = new ReconnectBackoff(options.reconnectBaseMs, options.reconnectMaxMs);
-    this.#endpoints = new BridgeEndpoints(options.urls, options.name);
+    this.#connector = new BridgeConnector(options, {
+      connected: (ws, version) => {
+        this.#version = version;
+        this.#install(ws);
+        this.#handlers.onOpen();
+      },
+      isOpen: () => this.#ws !== null,
+    });
   }
 
   /** The bridge the socket is open to, or the one the next attempt goes to. */
   get bridgeUrl(): string {
-    return this.#endpoints.current;
+    return this.#connector.current;
   }
 
   get isOpen(): boolean {
@@ -100,11 +88,7 @@ export class BridgeSocket {
 
   /** While true, a socket that drops or fails to open is reopened in the background (with backoff). */
   set autoReconnect(on: boolean) {
-    this.#autoReconnect = on;
-    if (!on && this.#reconnectTimer !== undefined) {
-      clearTimeout(this.#reconnectTimer);
-      this.#reconnectTimer = undefined;
-    }
+    this.#connector.autoReconnect = on;
   }
 
   /**
@@ -116,7 +100,7 @@ export class BridgeSocket {
   command(args: readonly Argument[], deadlineAt = Infinity): Promise<RespValue> {
     const ws = this.#ws;
     if (ws !== null) return this.#enqueue(ws, args);
-    return this.#open(deadlineAt).then((opened) => this.#enqueue(opened, args));
+    return this.#connector.open(deadlineAt).then((opened) => this.#enqueue(opened, args));
   }
 
   /**
@@ -125,7 +109,7 @@ export class BridgeSocket {
    */
   close(reason: string): void {
     this.autoReconnect = false;
-    this.#endpoints.reset();
+    this.#connector.reset();
     const ws = this.#ws;
     if (ws !== null) this.#drop(ws, new ConnectionError(`bridge connection closed: ${reason}`), false, 1000, reason);
   }
@@ -167,59 +151,6 @@ export class BridgeSocket {
     }
   }
 
-  /** The opening in progress (or a new one, after the backoff wait); fails at once if it cannot start in time. */
-  #open(deadlineAt: number): Promise<WebSocket> {
-    if (this.#opening === null) {
-      const wait = Math.max(0, this.#backoff.nextAttemptAt - Date.now());
-      this.#attemptAt = Date.now() + wait;
-      const opening = (async () => {
-        if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
-        // A bridge that refuses or cannot be reached sends this opening on to the next one listed, once round the list.
-        for (let tried = 1; ; tried++) {
-          try {
-            return await this.#attempt();
-          } catch (error) {
-            if (tried >= this.#endpoints.count) throw error;
-          }
-        }
-      })();
-      this.#opening = opening;
-      const clear = () => { if (this.#opening === opening) this.#opening = null; };
-      opening.then(clear, () => {
-        clear();
-        this.#scheduleReconnect();
-      });
-      opening.catch(() => {});
-    }
-    if (this.#attemptAt > Date.now() && this.#attemptAt >= deadlineAt) {
-      const last = this.#lastError;
-      return Promise.reject(new ConnectionError(
-        `bridge unavailable${last ? ` (${last.message})` : ''}; next connection attempt in ${Math.ceil(this.#attemptAt - Date.now())} ms`,
-        { cause: last }));
-    }
-    return this.#opening;
-  }
-
-  async #attempt(): Promise<WebSocket> {
-    const { token, connectTimeoutMs } = this.#options;
-    try {
-      const { ws, version } = await upgradeToBridge(this.#endpoints.current, token, connectTimeoutMs);
-      this.#version = version;
-      this.#install(ws);
-      this.#lastError = undefined;
-      this.#handlers.onOpen();
-      return ws;
-    } catch (error) {
-      const failure = error instanceof ConnectionError
-        ? error
-        : new ConnectionError(`connecting to the bridge failed: ${errorMessage(error)}`, { cause: error });
-      this.#backoff.failed();
-      this.#endpoints.failed();
-      this.#lastError = failure;
-      throw failure;
-    }
-  }
-
   #install(ws: WebSocket): void {
     this.#ws = ws;
     this.#liveness = new SocketLiveness(this.#options.replyTimeoutMs, this.#options.heartbeatMs, {
@@ -255,7 +186,7 @@ export class BridgeSocket {
     }
     this.#liveness?.progress();
     // A reply proves the socket works: the next failure starts the backoff afresh.
-    if (values.length > 0) this.#backoff.succeeded();
+    if (values.length > 0) this.#connector.succeeded();
     for (const value of values) {
       if (ws !== this.#ws) return;
       if (value instanceof RespPush) {
@@ -295,18 +226,8 @@ export class BridgeSocket {
     markDropped(error);
     for (const command of pending) command.reject(error);
     if (!unplanned) return;
-    this.#backoff.failed();
-    this.#endpoints.failed();
+    // Backed off and moved on before the handler runs, so a command it sends opens the next bridge, not this one.
+    this.#connector.dropped();
     this.#handlers.onClose(error);
-    this.#scheduleReconnect();
-  }
-
-  #scheduleReconnect(): void {
-    if (!this.#autoReconnect || this.#reconnectTimer !== undefined || this.#ws !== null || this.#opening !== null) return;
-    const wait = Math.max(0, this.#backoff.nextAttemptAt - Date.now());
-    this.#reconnectTimer = setTimeout(() => {
-      this.#reconnectTimer = undefined;
-      if (this.#autoReconnect && this.#ws === null) this.#open(Infinity).catch(() => {});
-    }, wait);
   }
 }
