@@ -16,10 +16,10 @@ import { SessionBudget } from './session-budget.ts';
 import { onNextTurn } from './push-frames.ts';
 import { SessionInput, type Work } from './session-input.ts';
 import { SessionOutput } from './session-output.ts';
+import { SessionSocket } from './session-socket.ts';
 import type { Runnable, SessionScheduler, TokenBudget, TurnResult } from './session-scheduler.ts';
 import type { ResolvedToken } from './token-options.ts';
 import type { KeyTracker } from './tracker.ts';
-
 
 export interface SessionContext {
   readonly options: ResolvedBridgeOptions;
@@ -37,25 +37,22 @@ let nextId = 1;
 
 export class Session implements PushTarget, Runnable {
   readonly id = nextId++;
-  /** Set false by the heartbeat when it pings; a pong sets it back. */
-  alive = true;
   readonly #runner: CommandRunner;
   readonly #input: SessionInput;
   readonly #output: SessionOutput;
   readonly #budget: SessionBudget;
   #pushScheduled = false;
   #flushScheduled = false;
-  #paused = false;
   /** No more input is taken (protocol error or shutdown); set with the close to send once the slots drain. */
   #stopping: { code: number; reason: string } | null = null;
   #closed = false;
   #drainWaiters: Array<() => void> = [];
 
-  readonly #ws: WebSocket;
+  readonly #socket: SessionSocket;
   readonly #ctx: SessionContext;
 
   constructor(ws: WebSocket, token: ResolvedToken, ctx: SessionContext) {
-    this.#ws = ws;
+    this.#socket = new SessionSocket(ws, this.id, ctx.metrics, ctx.log);
     this.#ctx = ctx;
     this.#input = new SessionInput(ctx.options.maxFrameBytes, ctx.options.maxCommandsPerFrame);
     this.#budget = new SessionBudget(ctx.options.maxInflight, ctx.options.maxOwedBytes, ctx.scheduler, ctx.scheduler.budgetFor(token));
@@ -79,14 +76,6 @@ export class Session implements PushTarget, Runnable {
       onSlowReader: () => this.#closeWith(CLOSE_CODES.POLICY_VIOLATION, 'outbound buffer over maxBufferedBytes'),
     });
     ws.on('message', (data: RawData, isBinary: boolean) => this.#guard(() => this.#onMessage(data, isBinary)));
-    ws.on('pong', () => { this.alive = true; });
-    ws.on('error', (err: Error) => {
-      // ws closes the session itself: 1009 over maxPayload, 1002/1007 for WebSocket-level violations.
-      const code = (err as { code?: string }).code;
-      if (code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH') ctx.metrics.error('too_big');
-      else if (code?.startsWith('WS_ERR_')) ctx.metrics.error('protocol');
-      ctx.log.debug('session socket error', { session: this.id, error: err });
-    });
     ws.on('close', (code: number) => this.#guard(() => this.#onClose(code)));
   }
 
@@ -96,7 +85,7 @@ export class Session implements PushTarget, Runnable {
   }
 
   get isPaused(): boolean {
-    return this.#paused;
+    return this.#socket.isPaused;
   }
 
   queuePush(keys: readonly string[] | null, immediate: boolean): void {
@@ -112,7 +101,7 @@ export class Session implements PushTarget, Runnable {
         this.#pushScheduled = false;
         this.#guard(() => {
           this.#output.flushPushes();
-          if (!this.#closed) this.#budget.owed(this.#ws.bufferedAmount);
+          if (!this.#closed) this.#budget.owed(this.#socket.bufferedAmount);
         });
       });
     }
@@ -120,21 +109,9 @@ export class Session implements PushTarget, Runnable {
 
   /** Heartbeat tick: terminate when the previous ping got no pong, else ping again. */
   heartbeat(): void {
-    if (this.#closed) return;
-    if (!this.alive) {
-      this.#ctx.metrics.error('heartbeat');
-      this.#ctx.log.info('session missed a heartbeat; terminating', { session: this.id });
-      this.#ws.terminate();
-      return;
-    }
-    this.alive = false;
+    if (this.#closed || this.#socket.heartbeat()) return;
     // Bytes can leave without a drain event (below the high-water mark): recount so the token's figure stays fresh.
-    this.#budget.owed(this.#ws.bufferedAmount);
-    try {
-      this.#ws.ping();
-    } catch {
-      // Closing already.
-    }
+    this.#budget.owed(this.#socket.bufferedAmount);
   }
 
   /**
@@ -157,7 +134,7 @@ export class Session implements PushTarget, Runnable {
 
   /** Kills the socket without a close handshake. */
   terminate(): void {
-    this.#ws.terminate();
+    this.#socket.terminate();
   }
 
   /**
@@ -175,7 +152,7 @@ export class Session implements PushTarget, Runnable {
     let dispatched = 0;
     let room = true;
     for (;;) {
-      while (dispatched < max && this.#budget.allows(this.#output.slots.length, this.#ws.bufferedAmount)) {
+      while (dispatched < max && this.#budget.allows(this.#output.slots.length, this.#socket.bufferedAmount)) {
         room = this.#budget.shared;
         if (!room) break;
         const work = this.#take();
@@ -231,7 +208,7 @@ export class Session implements PushTarget, Runnable {
   #write(): number {
     const written = this.#output.writeReady();
     this.#budget.answered(written);
-    this.#budget.owed(this.#ws.bufferedAmount);
+    this.#budget.owed(this.#socket.bufferedAmount);
     return written;
   }
 
@@ -247,7 +224,7 @@ export class Session implements PushTarget, Runnable {
   /** TCP backpressure while commands (or the rest of a message) wait; the close once a stopping session is answered. */
   #settle(): void {
     if (this.#closed) return;
-    this.#setPaused(this.#input.pending || (this.#stopping !== null && this.#ws.readyState === this.#ws.OPEN));
+    this.#setPaused(this.#input.pending || (this.#stopping !== null && this.#socket.isOpen));
     if (this.#output.slots.length === 0) {
       if (this.#stopping) this.#closeWith(this.#stopping.code, this.#stopping.reason);
       for (const wake of this.#drainWaiters.splice(0)) wake();
@@ -267,10 +244,7 @@ export class Session implements PushTarget, Runnable {
   }
 
   #setPaused(paused: boolean): void {
-    if (paused === this.#paused || this.#closed) return;
-    this.#paused = paused;
-    if (paused) this.#ws.pause();
-    else this.#ws.resume();
+    if (!this.#closed) this.#socket.setPaused(paused);
   }
 
   #closeWith(code: number, reason: string): void {
@@ -278,11 +252,8 @@ export class Session implements PushTarget, Runnable {
     this.#stopping ??= { code, reason };
     // Nothing more runs: with no input pending, settle() never pauses the socket again before the close completes.
     this.#input.clear();
-    if (this.#ws.readyState !== this.#ws.OPEN) return;
-    // Read again so that the peer's close frame is seen; input is ignored once stopping.
-    this.#paused = false;
-    this.#ws.resume();
-    this.#ws.close(code, reason);
+    // Input is ignored once stopping.
+    this.#socket.close(code, reason);
   }
 
   #onClose(code: number): void {
@@ -310,10 +281,10 @@ export class Session implements PushTarget, Runnable {
       this.#ctx.log.error('session failed; closing with 1011', { session: this.id, error: err as Error });
       this.#stopping = { code: CLOSE_CODES.INTERNAL_ERROR, reason: 'internal error' };
       try {
-        if (this.#ws.readyState === this.#ws.OPEN) this.#closeWith(CLOSE_CODES.INTERNAL_ERROR, 'internal error');
-        else this.#ws.terminate();
+        if (this.#socket.isOpen) this.#closeWith(CLOSE_CODES.INTERNAL_ERROR, 'internal error');
+        else this.#socket.terminate();
       } catch {
-        this.#ws.terminate();
+        this.#socket.terminate();
       }
     }
   }
