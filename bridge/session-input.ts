@@ -35,7 +35,8 @@ export class SessionInput {
 
   constructor(maxFrameBytes: number, maxCommandsPerFrame: number) {
     this.#maxCommandsPerFrame = maxCommandsPerFrame;
-    this.#decoder = new RespDecoder({ maxBulkBytes: maxFrameBytes, maxDepth: 8 });
+    // Payloads as Buffers: they go to iovalkey as they are (a Uint8Array would be wrapped again per argument).
+    this.#decoder = new RespDecoder({ maxBulkBytes: maxFrameBytes, maxDepth: 8, allocate: Buffer.allocUnsafeSlow });
   }
 
   /** Is anything waiting to be dispatched? */

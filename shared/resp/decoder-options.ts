@@ -11,10 +11,18 @@ export interface RespDecoderOptions {
   readonly maxDepth?: number;
   /** Longest line (`+OK`, `-ERR ...`, `:1`, a `$5` header), in bytes between the type byte and CRLF. Default 65,536. */
   readonly maxLineBytes?: number;
+  /**
+   * Makes the array a bulk payload is copied into (payloads are copies, never views of the input). Default
+   * `new Uint8Array(size)`; a Node caller that hands payloads to Node APIs can pass `Buffer.allocUnsafeSlow` and skip
+   * wrapping each one again.
+   */
+  readonly allocate?: (size: number) => Uint8Array;
 }
 
+type Limits = Omit<RespDecoderOptions, 'allocate'>;
+
 /** The limits a `RespDecoder` uses when an option is left out. */
-export const RESP_DECODER_DEFAULTS: Readonly<Required<RespDecoderOptions>> = Object.freeze({
+export const RESP_DECODER_DEFAULTS: Readonly<Required<Limits>> = Object.freeze({
   maxBulkBytes: 16 * 1024 * 1024,
   maxAggregateLength: 1_048_576,
   maxDepth: 32,
@@ -22,9 +30,9 @@ export const RESP_DECODER_DEFAULTS: Readonly<Required<RespDecoderOptions>> = Obj
 });
 
 /** Validates `options` once, at construction, and fills in the defaults. */
-export function resolveDecoderOptions(options?: RespDecoderOptions): Readonly<Required<RespDecoderOptions>> {
-  const resolved: Record<keyof RespDecoderOptions, number> = { ...RESP_DECODER_DEFAULTS };
-  for (const name of Object.keys(RESP_DECODER_DEFAULTS) as Array<keyof RespDecoderOptions>) {
+export function resolveDecoderOptions(options?: RespDecoderOptions): Readonly<Required<Limits>> {
+  const resolved: Record<keyof Limits, number> = { ...RESP_DECODER_DEFAULTS };
+  for (const name of Object.keys(RESP_DECODER_DEFAULTS) as Array<keyof Limits>) {
     const value: unknown = options?.[name];
     if (value === undefined) continue;
     if (typeof value !== 'number' || !Number.isSafeInteger(value) || value <= 0) {

@@ -49,7 +49,8 @@ function pairs(items: RespValue[], end: number): Array<[RespValue, RespValue]> {
  * socket.on('data', (chunk) => { for (const reply of decoder.feed(chunk)) handle(reply); });
  */
 export class RespDecoder {
-  readonly #limits: Readonly<Required<RespDecoderOptions>>;
+  readonly #limits: ReturnType<typeof resolveDecoderOptions>;
+  readonly #allocate: (size: number) => Uint8Array;
   #error: unknown = undefined;
   readonly #stack: Frame[] = [];
   /** Start of a line not yet terminated, kept as the chunks' pieces (the caller's memory, not copies). */
@@ -68,6 +69,9 @@ export class RespDecoder {
   /** @throws {RangeError} when an option is not a positive safe integer. */
   constructor(options?: RespDecoderOptions) {
     this.#limits = resolveDecoderOptions(options);
+    const allocate = options?.allocate;
+    if (allocate !== undefined && typeof allocate !== 'function') throw new RangeError('RespDecoder option allocate must be a function');
+    this.#allocate = allocate ?? ((size) => new Uint8Array(size));
   }
 
   /** Input bytes received for the value not yet complete: 0 between values. */
@@ -241,7 +245,9 @@ export class RespDecoder {
       if (this.#bulkPieces.length === 0 && end - pos >= this.#bulkSize + 2) {
         // Common case: payload and CRLF in this chunk. Copied, so that later writes to the chunk cannot reach it;
         // not with chunk.slice(), which on a Node Buffer returns a view.
-        this.#bulkPayload = new Uint8Array(chunk.subarray(pos, pos + this.#bulkSize));
+        const payload = this.#allocate(this.#bulkSize);
+        payload.set(chunk.subarray(pos, pos + this.#bulkSize));
+        this.#bulkPayload = payload;
         pos += this.#bulkSize;
         this.#bulkMissing = 0;
       } else {
@@ -270,7 +276,7 @@ export class RespDecoder {
   }
 
   #joinBulk(): Uint8Array {
-    const joined = new Uint8Array(this.#bulkSize);
+    const joined = this.#allocate(this.#bulkSize);
     let at = 0;
     for (const piece of this.#bulkPieces) {
       joined.set(piece, at);

@@ -25,13 +25,15 @@ async function valkeyUsec(redis: Redis): Promise<number> {
 }
 
 const server = await startValkeyServer();
-const bridge = await startBridgeChild(server.url, {}, label);
+const bridge = await startBridgeChild(server.url, {}, label, true);
 const redis = new Redis({ host: server.host, port: server.port, lazyConnect: true });
 let workers: BenchWorkers | undefined;
 let wallUs = 0;
 let profiledUs = 0;
 let valkeyUsPerGet = 0;
 const cpuUsPerGet = new Map<string, number>();
+let framesOutPerGet = 0;
+let invalidationsPerGet = 0;
 let isolateProfile: CpuProfile | undefined;
 try {
   await redis.connect();
@@ -43,11 +45,15 @@ try {
     placement: { kind: 'coord', name: 'profile-miss' }, maxMs: MAX_MS, batchSize: 25,
   });
   await loop('warm', 200);
+  await bridge.sends();
+  const statsBefore = await bridge.stats();
   const before = await valkeyUsec(redis);
   const pids = new Map([['workerd', descendantsNamed('workerd')], ['bridge', [bridge.pid]], ['valkey-server', [server.pid]]]);
   const { result: plain, cpuMs } = await cpuDuring(pids, () => loop('plain', gets));
   valkeyUsPerGet = (await valkeyUsec(redis) - before) / plain.reply.calls;
   wallUs = plain.perCallMs * 1000;
+  framesOutPerGet = (await bridge.sends()).count / plain.reply.calls;
+  invalidationsPerGet = ((await bridge.stats()).invalidationsReceived - statsBefore.invalidationsReceived) / plain.reply.calls;
   for (const [name, msUsed] of cpuMs) cpuUsPerGet.set(name, (msUsed * 1000) / plain.reply.calls);
   const { result, profile } = await profileIsolate(await w.inspectorUrl('main'), () => loop('profiled', gets));
   profiledUs = result.perCallMs * 1000;
@@ -80,6 +86,7 @@ process.stdout.write([
   ...[...cpuUsPerGet].map(([name, v]) => `CPU ${name.padEnd(18)} ${us(v)}   per get (/proc, 10 ms ticks)`),
   `  of which Valkey's commands ${us(valkeyUsPerGet)}   (INFO commandstats usec)`,
   `wall − CPU of workerd, bridge and Valkey  ${us(wallUs - cpuSum)}   (wake-ups and waits between them; 2 cores shared)`,
+  `per get: ${framesOutPerGet.toFixed(2)} frames from the bridge to the coordinator, ${invalidationsPerGet.toFixed(2)} invalidations from Valkey`,
   '',
 ].join('\n'));
 function sampleShares(profile: CpuProfile, top: number, byFile: boolean): string {

@@ -262,6 +262,22 @@ describe('RespDecoder: options and limits', () => {
     expect(Object.isFrozen(RESP_DECODER_DEFAULTS)).toBe(true);
   });
 
+  it('copies bulk payloads into what allocate makes (whole or in pieces), never views of the input', () => {
+    const made: number[] = [];
+    const decoder = new RespDecoder({ allocate: (size) => { made.push(size); return Buffer.allocUnsafeSlow(size); } });
+    const input = Buffer.from('*2\r\n$3\r\nabc\r\n$5\r\nhello\r\n');
+    const [whole] = decoder.feed(input) as [Uint8Array[]];
+    input.fill(0);
+    expect(whole.map((b) => Buffer.isBuffer(b))).toEqual([true, true]);
+    expect(whole.map((b) => Buffer.from(b).toString())).toEqual(['abc', 'hello']);
+    const split = Buffer.from('$5\r\nhello\r\n');
+    const pieces = [...split].flatMap((byte) => decoder.feed(Uint8Array.of(byte)));
+    expect(pieces.length).toBe(1);
+    expect(Buffer.isBuffer(pieces[0])).toBe(true);
+    expect(made).toEqual([3, 5, 5]);
+    expect(() => new RespDecoder({ allocate: 'no' as unknown as (size: number) => Uint8Array })).toThrow('allocate must be a function');
+  });
+
   it('rejects an option that is not a positive safe integer, naming it and the value', () => {
     for (const bad of [0, -1, 1.5, NaN, Infinity, 2 ** 53]) {
       expect(() => new RespDecoder({ maxDepth: bad })).toThrow(RangeError);
