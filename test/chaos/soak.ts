@@ -1,12 +1,15 @@
 // `npm run test:chaos`: the long, bounded soak. Runs the protocol-level chaos (coordinators-in-miniature), the
-// library-level chaos (CacheAside in workerd) with every fault mixed, and the RESP fuzzer against a bridge process,
-// then prints one report per part and a summary. Exit code 1 when any invariant broke.
-// Env: CHAOS_SECONDS (total, default 180), CHAOS_SEED, CHAOS_PARTS (comma list of bridge,library,fuzz; default all).
+// library-level chaos (CacheAside in workerd) with every fault mixed, the same protocol-level chaos on a Valkey
+// Cluster (failovers, killed primaries, slot migrations), and the RESP fuzzer against a bridge process, then prints
+// one report per part and a summary. Exit code 1 when any invariant broke.
+// Env: CHAOS_SECONDS (total, default 180), CHAOS_SEED, CHAOS_PARTS (comma list of bridge,library,cluster,fuzz; default
+// all).
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { startBridgeProcess, TEST_TOKEN } from '../support/bridge.ts';
 import { startValkeyServer } from '../support/valkey-server.ts';
 import { runBridgeChaos } from './bridge-chaos.ts';
+import { runClusterChaos } from './cluster-chaos.ts';
 import { BRIDGE_FAULTS, LIBRARY_FAULTS } from './faults.ts';
 import { runFuzz, type FuzzReport } from './fuzz-run.ts';
 import { runLibraryChaos } from './library-chaos.ts';
@@ -19,8 +22,8 @@ setFlagsFromString('--expose-gc');
 const totalSeconds = Number(process.env.CHAOS_SECONDS ?? 180);
 if (!Number.isFinite(totalSeconds) || totalSeconds < 5) throw new RangeError(`CHAOS_SECONDS must be a number >= 5, got ${process.env.CHAOS_SECONDS}`);
 const seed = Number(process.env.CHAOS_SEED ?? Math.floor(Math.random() * 2 ** 31));
-const parts = new Set((process.env.CHAOS_PARTS ?? 'bridge,library,fuzz').split(',').map((p) => p.trim()));
-const share = { bridge: 0.45, library: 0.4, fuzz: 0.15 };
+const parts = new Set((process.env.CHAOS_PARTS ?? 'bridge,library,cluster,fuzz').split(',').map((p) => p.trim()));
+const share = { bridge: 0.3, library: 0.3, cluster: 0.3, fuzz: 0.1 };
 const used = (Object.keys(share) as Array<keyof typeof share>).filter((p) => parts.has(p));
 const weight = used.reduce((sum, p) => sum + share[p], 0);
 const secondsFor = (part: keyof typeof share) => Math.max(3, (totalSeconds * share[part]) / weight);
@@ -53,6 +56,18 @@ async function main(): Promise<number> {
     const report = await runLibraryChaos({
       name: 'library level: CacheAside in workerd and Go valkeyaside clients, every fault', durationMs: secondsFor('library') * 1000, maxOps: 5_000_000,
       faults: [...LIBRARY_FAULTS, 'ws-blackhole'], keys: 6, lanes: 10, seed, goShare: 0.15,
+    });
+    console.log(formatReport(report));
+    reports.push(report);
+    broken += failures(report);
+  }
+  if (parts.has('cluster')) {
+    // Kills take seconds to repair (promotion, then the rejoin), failovers and migrations well under one: weighted so
+    // a run sees every kind (as chaos-cluster.test.ts, which is the short run of this part in npm test).
+    const report = await runClusterChaos({
+      name: 'protocol level on a Valkey Cluster (3 primaries + 3 replicas): failovers, killed primaries, slot migrations',
+      durationMs: secondsFor('cluster') * 1000, maxOps: 5_000_000, seed,
+      faults: ['failover', 'slot-migrate', 'failover', 'slot-migrate', 'primary-kill'],
     });
     console.log(formatReport(report));
     reports.push(report);
