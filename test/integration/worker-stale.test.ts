@@ -227,6 +227,21 @@ describe('stale-while-revalidate', () => {
     expect(await bget({ ...swr, loader: '0' })).toMatchObject({ ok: true, valueHex: hex('two') });
   });
 
+  it('the typed view serves the stale value decoded and refreshes it', async () => {
+    const prefix = randomPrefix('swr-typed');
+    const key = `${prefix}k`;
+    const swr = { key, ttl: 300, stale: 60_000, coord: `${prefix}coord`, typed: true };
+    origin.script(key, { body: '{"n":1}' }, { body: '{"n":2}' });
+    expect(await get(swr)).toEqual({ ok: true, value: { n: 1 }, outcome: 'loaded' });
+    await waitFor(async () => {
+      const answer = await get(swr);
+      expect(answer).toMatchObject({ ok: true, value: { n: 1 } });
+      return answer.ok && answer.outcome === 'stale';
+    }, 'the typed value to turn stale', 10_000, 10);
+    await waitFor(async () => (await redis.get(key)) === '{"n":2}', 'the refresh to store', 10_000, 10);
+    expect(await get({ ...swr, loader: '0' })).toMatchObject({ ok: true, value: { n: 2 } });
+  });
+
   it('without a ctx the get asked to refresh runs the refresh before it answers', async () => {
     const prefix = randomPrefix('swr-noctx');
     const key = `${prefix}k`;
