@@ -2,7 +2,7 @@
 // per measurement and writes every figure, with the machine it ran on, as JSON (BENCH_RESULTS or
 // test/bench/results.json). BENCH_QUICK=1 is a smoke run with small counts. It reports; it never fails on a figure.
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, unlinkSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { findValkeyServer, serverVersion } from '../support/find-valkey-server.mjs';
@@ -28,6 +28,12 @@ const DEFAULT_CHARTS = fileURLToPath(new URL('../../docs/charts/', import.meta.u
 /** Writes the run's SVG charts (latency tables, targets) into `dir`; returns the files written. */
 function writeCharts(reports: readonly BenchReport[], dir: string): string[] {
   mkdirSync(dir, { recursive: true });
+  // A table that a benchmark of this run no longer prints must not leave its old chart behind among the new ones.
+  const ran = new Set(reports.map((report) => report.name));
+  for (const file of readdirSync(dir)) {
+    const chart = /^(.+)-\d+\.svg$/.exec(file);
+    if (file === 'targets.svg' || (chart !== null && ran.has(chart[1]!))) unlinkSync(`${dir}${file}`);
+  }
   const written: string[] = [];
   const put = (name: string, svg: string | null) => {
     if (svg === null) return;
