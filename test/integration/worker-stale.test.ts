@@ -40,6 +40,19 @@ async function untilStale(params: Params, expected: string, worker = 'main'): Pr
   }, `${String(params.key)} to turn stale`, 10_000, 10);
 }
 
+/** A key loaded once (`v:1`, a 60 s stale window) whose refresh is running now, its load hanging until released. */
+async function hangingRefresh(tag: string): Promise<{ key: string; coord: string; swr: Params }> {
+  const prefix = randomPrefix(tag);
+  const key = `${prefix}k`;
+  const coord = `${prefix}coord`;
+  const swr = { key, ttl: 300, stale: 60_000, coord };
+  expect(await get(swr)).toMatchObject({ value: 'v:1', outcome: 'loaded' });
+  origin.script(key, { hang: true });
+  await untilStale(swr, 'v:1');
+  await origin.waitForLoads(key, 2);
+  return { key, coord, swr };
+}
+
 /** The bridge's command counters by name. */
 async function commandCounts(): Promise<Record<string, number>> {
   const counts: Record<string, number> = {};
@@ -115,14 +128,7 @@ describe('stale-while-revalidate', () => {
   });
 
   it('a write from outside (a plain client SET) ends the window and wins over the refresh', async () => {
-    const prefix = randomPrefix('swr-write');
-    const key = `${prefix}k`;
-    const coord = `${prefix}coord`;
-    const swr = { key, ttl: 300, stale: 60_000, coord };
-    expect(await get(swr)).toMatchObject({ value: 'v:1', outcome: 'loaded' });
-    origin.script(key, { hang: true });
-    await untilStale(swr, 'v:1');
-    await origin.waitForLoads(key, 2);
+    const { key, coord, swr } = await hangingRefresh('swr-write');
     await redis.set(key, 'outside', 'PX', 60_000);
     await waitFor(async () => {
       const answer = await get({ ...swr, loader: '0' });
@@ -137,14 +143,7 @@ describe('stale-while-revalidate', () => {
   });
 
   it('a refresh stores with one TRACKED.SETKEY (no setkey script, no read-back) and leaves the new value as a local copy', async () => {
-    const prefix = randomPrefix('swr-setkey');
-    const key = `${prefix}k`;
-    const coord = `${prefix}coord`;
-    const swr = { key, ttl: 300, stale: 60_000, coord };
-    expect(await get(swr)).toMatchObject({ value: 'v:1', outcome: 'loaded' });
-    origin.script(key, { hang: true });
-    await untilStale(swr, 'v:1');
-    await origin.waitForLoads(key, 2);
+    const { key, coord, swr } = await hangingRefresh('swr-setkey');
     // From the loader's end: the store, and the refresh lock's release (compare-and-delete, EVALSHA delkey).
     const before = await commandCounts();
     origin.release(key);
