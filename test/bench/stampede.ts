@@ -74,16 +74,19 @@ async function run(ctx: BenchContext): Promise<BenchReport> {
     const prefix = randomPrefix('st');
     const coords = 10;
     const gets = 100;
-    const tallies = { stampede: newTally(), uncoalesced: newTally(), one: newTally(), single: newTally() };
+    const tallies = { stampede: newTally(), uncoalesced: newTally(), one: newTally(), oneUncoalesced: newTally(), single: newTally() };
     const STAMPEDE = `${coords} coordinators x ${gets} gets`;
     const UNCOALESCED = `${STAMPEDE}, coalesce: false`;
     const ONE = `1 coordinator x ${gets} gets`;
+    // What 100 separate requests do (coalescing is per request): 100 RPCs, 99 of them waiters inside the coordinator.
+    const ONE_UNCOALESCED = `${ONE}, coalesce: false`;
     const SINGLE = '1 get (baseline)';
     const variants: Variant[] = [
       { name: STAMPEDE, run: (round) => stampede(w, markers, `${prefix}many:${round}`, coords, gets, tallies.stampede) },
       // Every get its own RPC (as before coalescing in the caller's isolate): the baseline of the line above.
       { name: UNCOALESCED, run: (round) => stampede(w, markers, `${prefix}unco:${round}`, coords, gets, tallies.uncoalesced, false) },
       { name: ONE, run: (round) => stampede(w, markers, `${prefix}hundred:${round}`, 1, gets, tallies.one) },
+      { name: ONE_UNCOALESCED, run: (round) => stampede(w, markers, `${prefix}hundred-unco:${round}`, 1, gets, tallies.oneUncoalesced, false) },
       { name: SINGLE, run: (round) => stampede(w, markers, `${prefix}one:${round}`, 1, 1, tallies.single) },
     ];
     // Warm-up (untimed): every coordinator's socket and client id exist before the first measured stampede.
@@ -122,7 +125,8 @@ async function run(ctx: BenchContext): Promise<BenchReport> {
       notes.push(`${stalled} gets (whole coordinators: ${tallies.stampede.stalledCoordinators.filter((n) => n > 0).length} stampedes affected) completed more than ${STALL_MS} ms after the loader: ` +
         'they were woken by the holder\'s liveness-marker refresh (clientTtlMs / 2), not by the value\'s push. See docs/benchmarks.md, "Stampede".');
     }
-    const tally = (name: string) => (name === STAMPEDE ? tallies.stampede : name === UNCOALESCED ? tallies.uncoalesced : name === ONE ? tallies.one : tallies.single);
+    const tally = (name: string) => (name === STAMPEDE ? tallies.stampede : name === UNCOALESCED ? tallies.uncoalesced : name === ONE ? tallies.one
+      : name === ONE_UNCOALESCED ? tallies.oneUncoalesced : tallies.single);
     return {
       name: 'stampede',
       title: 'Stampede',
@@ -138,7 +142,7 @@ async function run(ctx: BenchContext): Promise<BenchReport> {
         {
           title: `Per get: completion − loader end (ms, workerd's clock), ${result.roundsRun} rounds`,
           columns: ['variant', 'gets', 'p50 ms', 'p99 ms', 'max ms'],
-          rows: [STAMPEDE, UNCOALESCED, ONE, SINGLE].map((name) => {
+          rows: [STAMPEDE, UNCOALESCED, ONE, ONE_UNCOALESCED, SINGLE].map((name) => {
             const c = perGet(tally(name));
             return [name, c.n, ms(c.p50), ms(c.p99), ms(c.max)];
           }),
@@ -146,12 +150,12 @@ async function run(ctx: BenchContext): Promise<BenchReport> {
         {
           title: 'Per request: its last get\'s completion − loader end (ms, Node\'s clock)',
           columns: [...LATENCY_COLUMNS],
-          rows: [STAMPEDE, UNCOALESCED, ONE, SINGLE].map((name) => latencyRow(name, last(name))),
+          rows: [STAMPEDE, UNCOALESCED, ONE, ONE_UNCOALESCED, SINGLE].map((name) => latencyRow(name, last(name))),
         },
         {
           title: 'Loader calls and outcomes',
           columns: ['variant', 'stampedes', 'loader calls per stampede', 'gets completed', 'outcomes', 'loader start → last get ms (p50)', `gets later than ${STALL_MS} ms`, 'stalled coordinators'],
-          rows: [STAMPEDE, ONE, SINGLE].map((name) => {
+          rows: [STAMPEDE, ONE, ONE_UNCOALESCED, SINGLE].map((name) => {
             const t = tally(name);
             const n = name === STAMPEDE ? completed : t.stampedes * (name === SINGLE ? 1 : gets);
             return [name, t.stampedes, [...new Set(t.loaderCalls)].join(', '), n, JSON.stringify(t.outcomes), ms(summarize(t.wallMs).p50),
@@ -167,6 +171,11 @@ async function run(ctx: BenchContext): Promise<BenchReport> {
           actual: `per get p99 ${ms(oneGet.p99)} ms (p50 ${ms(oneGet.p50)}); last get per stampede p99 ${ms(oneLast.p99)} ms (Node clock); ` +
             `a lone get's own store and reply take p50 ${ms(last(SINGLE).p50)} ms of it: 100 waiters add ${ms(aboveLoneMs)} ms (${aboveLone.toFixed(2)}x, paired)`,
           met: oneGet.p99 <= 5 && oneLast.p99 <= 5,
+        },
+        {
+          target: `report: waiter overhead, ${ONE_UNCOALESCED} (what ${gets} separate requests do: waiters inside the coordinator)`,
+          actual: `per get p99 ${ms(perGet(tallies.oneUncoalesced).p99)} ms (p50 ${ms(perGet(tallies.oneUncoalesced).p50)}); last get p99 ${ms(last(ONE_UNCOALESCED).p99)} ms`,
+          met: null,
         },
         {
           target: `report: waiter overhead, ${STAMPEDE} (one workerd thread)`,
