@@ -5,7 +5,7 @@
 import { Redis } from 'iovalkey';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Bridge } from '../../bridge/index.ts';
-import { randomPrefix, startReadyBridge, TEST_TOKEN, waitFor } from '../support/bridge.ts';
+import { bridgeCounters, randomPrefix, startReadyBridge, TEST_TOKEN, waitFor } from '../support/bridge.ts';
 import { startTestWorkers, type WorkerHarness } from '../support/miniflare.ts';
 import { startOrigin, type Origin } from '../support/origin.ts';
 import { startTcpProxy, type TcpProxy } from '../support/tcp-proxy.ts';
@@ -68,9 +68,7 @@ function placeholder(): string {
 }
 
 async function evalshaCount(of: Bridge): Promise<number> {
-  const text = await of.metricsText();
-  const match = /bridge_commands_total\{command="EVALSHA"\} (\d+)/.exec(text);
-  return match ? Number(match[1]) : 0;
+  return (await bridgeCounters(of)).commands.EVALSHA ?? 0;
 }
 
 describe('worker bytes: values read exactly', () => {

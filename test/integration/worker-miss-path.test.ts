@@ -6,7 +6,7 @@ import { createServer, connect, type Server } from 'node:net';
 import { Redis } from 'iovalkey';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Bridge } from '../../bridge/index.ts';
-import { randomPrefix, startReadyBridge, TEST_TOKEN } from '../support/bridge.ts';
+import { bridgeCounters, countDelta, randomPrefix, startReadyBridge, TEST_TOKEN } from '../support/bridge.ts';
 import { startTestWorkers, type WorkerHarness } from '../support/miniflare.ts';
 import { startOrigin, type Origin } from '../support/origin.ts';
 import { startValkeyServer, type ValkeyServer } from '../support/valkey-server.ts';
@@ -65,20 +65,7 @@ afterAll(async () => {
   await server?.stop();
 });
 
-/** The bridge's counters now: client messages, and commands by name. */
-async function counters(): Promise<{ messages: number; commands: Record<string, number> }> {
-  const text = await bridge.metricsText();
-  const messages = Number(/^bridge_messages_in_total (\d+)/m.exec(text)?.[1] ?? NaN);
-  const commands: Record<string, number> = {};
-  for (const [, name, n] of text.matchAll(/^bridge_commands_total\{command="([^"]+)"\} (\d+)/gm)) commands[name!] = Number(n);
-  return { messages, commands };
-}
-
-function delta(after: Record<string, number>, before: Record<string, number>): Record<string, number> {
-  const out: Record<string, number> = {};
-  for (const [name, n] of Object.entries(after)) if (n !== (before[name] ?? 0)) out[name] = n - (before[name] ?? 0);
-  return out;
-}
+const counters = () => bridgeCounters(bridge);
 
 async function get(key: string, worker: string): Promise<{ value: unknown; outcome: string }> {
   const answer = await workers.getJson<{ ok: boolean; value: unknown; outcome: string; error?: { message: string } }>(`/get?key=${encodeURIComponent(key)}&ttl=60000`, worker);
@@ -97,7 +84,7 @@ describe('worker: the miss path in round trips', () => {
       expect(await redis.get(key)).toBe(first.value);
       expect(after.messages - before.messages).toBeLessThanOrEqual(2);
       // One tracked read, the lock (the marker too on the coordinator's first lock), one TRACKED.SETKEY, no read-back.
-      const sent = delta(after.commands, before.commands);
+      const sent = countDelta(after.commands, before.commands);
       expect(sent['TRACKED.GET']).toBe(1);
       expect(sent['TRACKED.SETKEY']).toBe(1);
       expect(sent[lock]).toBeGreaterThanOrEqual(1);
@@ -115,7 +102,7 @@ describe('worker: the miss path in round trips', () => {
     const after = await counters();
     expect(first.outcome).toBe('loaded');
     expect(await redis.get(key)).toBe(first.value);
-    const sent = delta(after.commands, before.commands);
+    const sent = countDelta(after.commands, before.commands);
     expect(sent['TRACKED.SETKEY']).toBeUndefined();
     expect(sent['EVALSHA']).toBe(1);
     // The first read and the read-back after the store.

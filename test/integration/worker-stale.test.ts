@@ -3,7 +3,7 @@
 // the stale value until the window ends, and what a plain (Go-like) reader sees. Time is driven by small ttls and
 // waits on outcomes, never by measured durations.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { randomPrefix, waitFor } from '../support/bridge.ts';
+import { bridgeCounters, countDelta, randomPrefix, waitFor } from '../support/bridge.ts';
 import { query, startWorkerStack, type WorkerStack } from '../support/worker-stack.ts';
 
 let stack: WorkerStack;
@@ -51,19 +51,6 @@ async function hangingRefresh(tag: string): Promise<{ key: string; coord: string
   await untilStale(swr, 'v:1');
   await origin.waitForLoads(key, 2);
   return { key, coord, swr };
-}
-
-/** The bridge's command counters by name. */
-async function commandCounts(): Promise<Record<string, number>> {
-  const counts: Record<string, number> = {};
-  for (const [, name, n] of (await stack.bridge.metricsText()).matchAll(/^bridge_commands_total\{command="([^"]+)"\} (\d+)/gm)) counts[name!] = Number(n);
-  return counts;
-}
-
-function delta(after: Record<string, number>, before: Record<string, number>): Record<string, number> {
-  const out: Record<string, number> = {};
-  for (const [name, n] of Object.entries(after)) if (n !== (before[name] ?? 0)) out[name] = n - (before[name] ?? 0);
-  return out;
 }
 
 describe('stale-while-revalidate', () => {
@@ -145,11 +132,11 @@ describe('stale-while-revalidate', () => {
   it('a refresh stores with one TRACKED.SETKEY (no setkey script, no read-back) and leaves the new value as a local copy', async () => {
     const { key, coord, swr } = await hangingRefresh('swr-setkey');
     // From the loader's end: the store, and the refresh lock's release (compare-and-delete, EVALSHA delkey).
-    const before = await commandCounts();
+    const before = (await bridgeCounters(stack.bridge)).commands;
     origin.release(key);
     await waitFor(async () => (await activeGets(coord)) === 0, 'the refresh to end', 10_000, 10);
     await waitFor(async () => (await redis.exists(`${key}\0valkeyaside:refresh`)) === 0, 'the refresh lock to be released', 10_000, 10);
-    const sent = delta(await commandCounts(), before);
+    const sent = countDelta((await bridgeCounters(stack.bridge)).commands, before);
     expect(sent['TRACKED.SETKEY']).toBe(1);
     expect(sent['EVALSHA']).toBe(1);
     expect(sent['TRACKED.GET']).toBeUndefined();

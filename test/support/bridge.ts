@@ -31,6 +31,22 @@ export function httpBase(bridge: { host: string; port: number }): string {
   return `http://${bridge.host}:${bridge.port}`;
 }
 
+/** A bridge's counters from its /metrics text: client messages received, and commands by name. */
+export async function bridgeCounters(bridge: Pick<Bridge, 'metricsText'>): Promise<{ messages: number; commands: Record<string, number> }> {
+  const text = await bridge.metricsText();
+  const messages = Number(/^bridge_messages_in_total (\d+)/m.exec(text)?.[1] ?? NaN);
+  const commands: Record<string, number> = {};
+  for (const [, name, n] of text.matchAll(/^bridge_commands_total\{command="([^"]+)"\} (\d+)/gm)) commands[name!] = Number(n);
+  return { messages, commands };
+}
+
+/** The counts that changed from `before` to `after`, as differences (names that did not change are left out). */
+export function countDelta(after: Record<string, number>, before: Record<string, number>): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const [name, n] of Object.entries(after)) if (n !== (before[name] ?? 0)) out[name] = n - (before[name] ?? 0);
+  return out;
+}
+
 /** Polls `check` (bounded) until it returns true; for state that has no event (e.g. an HTTP status). */
 export async function waitFor(check: () => boolean | Promise<boolean>, what: string, timeoutMs = 10_000, everyMs = 20): Promise<void> {
   const deadline = Date.now() + timeoutMs;
