@@ -5,7 +5,7 @@ import { Redis } from 'iovalkey';
 import { createBridge } from '../../bridge/index.ts';
 import { keySlot } from '../../bridge/cluster-slot.ts';
 import { RespErrorReply } from '../../shared/resp/index.ts';
-import { TEST_TOKEN } from '../support/bridge.ts';
+import { TEST_TOKEN, waitFor } from '../support/bridge.ts';
 import { RespWsClient } from '../support/resp-ws-client.ts';
 import { startValkeyCluster, type ClusterNode, type ValkeyCluster } from '../support/valkey-cluster.ts';
 import { CHAOS_BRIDGE_OPTIONS } from './bridge-stack.ts';
@@ -70,26 +70,25 @@ class ClusterWriter implements OutsideWriter {
 
 /** How long a cluster may take, after the last fault, until every key's slot is served again (failovers settle). */
 const SERVABLE_TIMEOUT_MS = 20_000;
-const SERVABLE_POLL_MS = 50;
+
+/**
+ * Kills take seconds to repair (promotion, then the rejoin), failovers and migrations well under one: weighted so
+ * that a short run sees every kind.
+ */
+export const WEIGHTED_CLUSTER_FAULTS: readonly ClusterFault[] = ['failover', 'slot-migrate', 'failover', 'slot-migrate', 'primary-kill'];
 
 /**
  * Quiescence on a cluster: the bridge tracking again is not enough, the cluster must also serve every key's slot
  * (a promotion or a rejoin settles by gossip, with no event to wait on). Polls a plain GET of each key through the
- * bridge, bounded, until none answers -TRYAGAIN or -CLUSTERDOWN; the sweep then runs on a settled cluster.
+ * bridge until none answers an error (-TRYAGAIN, -CLUSTERDOWN); the sweep then runs on a settled cluster.
  */
-async function untilServable(url: string, keys: readonly string[], timeoutMs: number): Promise<void> {
+async function untilServable(url: string, keys: readonly string[]): Promise<void> {
   const probe = await RespWsClient.connect(url, { token: TEST_TOKEN });
   try {
-    const deadline = performance.now() + timeoutMs;
-    for (;;) {
+    await waitFor(async () => {
       const replies = await Promise.all(keys.map((key) => probe.call('GET', key)));
-      const unserved = replies.filter((reply) => reply instanceof RespErrorReply);
-      if (unserved.length === 0) return;
-      if (performance.now() > deadline) {
-        throw new Error(`cluster not serving every key ${timeoutMs} ms after the last fault: ${(unserved[0] as RespErrorReply).message}`);
-      }
-      await new Promise((resolve) => setTimeout(resolve, SERVABLE_POLL_MS));
-    }
+      return replies.every((reply) => !(reply instanceof RespErrorReply));
+    }, 'the cluster to serve every key after the last fault', SERVABLE_TIMEOUT_MS, 50);
   } finally {
     await probe.close();
   }
@@ -171,7 +170,7 @@ export async function runClusterChaos(config: ClusterChaosConfig): Promise<Chaos
     await workload;
     await bridge.waitUntilReady(20_000);
     const settleStart = performance.now();
-    await untilServable(bridge.url, keys, SERVABLE_TIMEOUT_MS);
+    await untilServable(bridge.url, keys);
     const settleMs = Math.round(performance.now() - settleStart);
     const quiescence = await quiesce(history, keys, clients, (key) => writer.get(key), (i) => minis[i]!.localEntries());
     const check = checkHistory(history, { ...DEFAULT_CHECK_OPTIONS, ...config.check });

@@ -9,7 +9,7 @@ import { runInNewContext } from 'node:vm';
 import { startBridgeProcess, TEST_TOKEN } from '../support/bridge.ts';
 import { startValkeyServer } from '../support/valkey-server.ts';
 import { runBridgeChaos } from './bridge-chaos.ts';
-import { runClusterChaos } from './cluster-chaos.ts';
+import { runClusterChaos, WEIGHTED_CLUSTER_FAULTS } from './cluster-chaos.ts';
 import { BRIDGE_FAULTS, LIBRARY_FAULTS } from './faults.ts';
 import { runFuzz, type FuzzReport } from './fuzz-run.ts';
 import { runLibraryChaos } from './library-chaos.ts';
@@ -62,12 +62,10 @@ async function main(): Promise<number> {
     broken += failures(report);
   }
   if (parts.has('cluster')) {
-    // Kills take seconds to repair (promotion, then the rejoin), failovers and migrations well under one: weighted so
-    // a run sees every kind (as chaos-cluster.test.ts, which is the short run of this part in npm test).
+    // chaos-cluster.test.ts is the short run of this part in npm test.
     const report = await runClusterChaos({
       name: 'protocol level on a Valkey Cluster (3 primaries + 3 replicas): failovers, killed primaries, slot migrations',
-      durationMs: secondsFor('cluster') * 1000, maxOps: 5_000_000, seed,
-      faults: ['failover', 'slot-migrate', 'failover', 'slot-migrate', 'primary-kill'],
+      durationMs: secondsFor('cluster') * 1000, maxOps: 5_000_000, seed, faults: WEIGHTED_CLUSTER_FAULTS,
     });
     console.log(formatReport(report));
     reports.push(report);
