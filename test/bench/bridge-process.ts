@@ -1,6 +1,7 @@
 // Starts bench/bridge-child.ts as a child process and talks to it over IPC: its URL, stats, memory after a full
 // GC, and a bounded close. BENCH_PROFILE=1 adds --cpu-prof (profiles land in test/.tmp/bench-profiles/<label>-<time>/).
 import { fork, type ChildProcess } from 'node:child_process';
+import { readdirSync, statSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import type { BridgeOptions, BridgeStats } from '../../bridge/index.ts';
 import { TEST_TOKEN } from '../support/bridge.ts';
@@ -10,6 +11,19 @@ export type { SendTrace } from './bridge-child.ts';
 
 const CHILD = fileURLToPath(new URL('./bridge-child.ts', import.meta.url));
 export const PROFILE_DIR = fileURLToPath(new URL('../.tmp/bench-profiles/', import.meta.url));
+
+/**
+ * The CPU profile of the newest bridge child started with `label` under BENCH_PROFILE=1 (once it has closed). Its
+ * directory holds the main thread's profile and tsx's loader thread's: the larger is the bridge.
+ */
+export function latestBridgeProfile(label: string): string {
+  const dir = readdirSync(PROFILE_DIR).filter((d) => d.startsWith(`${label}-`)).sort().at(-1);
+  if (dir === undefined) throw new Error(`no bridge profile for ${label} in ${PROFILE_DIR} (was BENCH_PROFILE=1 set before the bridge started?)`);
+  const file = readdirSync(`${PROFILE_DIR}${dir}`).map((f) => `${PROFILE_DIR}${dir}/${f}`)
+    .sort((a, b) => statSync(b).size - statSync(a).size)[0];
+  if (file === undefined) throw new Error(`the bridge profile directory ${PROFILE_DIR}${dir} is empty`);
+  return file;
+}
 
 export interface BridgeMemory {
   readonly gc: boolean;

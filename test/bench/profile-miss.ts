@@ -2,13 +2,13 @@
 // with workerd's isolate and the bench bridge both under the CPU profiler, then where one cold get's time goes:
 // the isolate's JavaScript (caller and coordinator share it), the bridge's, Valkey's own (INFO commandstats), and
 // the rest (sockets, the kernel, workerd's C++ event loop). Bounded by count and time; everything is loopback.
-import { readFileSync, readdirSync, statSync, writeFileSync, mkdirSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { Redis } from 'iovalkey';
 import { randomPrefix } from '../support/bridge.ts';
 import { startValkeyServer } from '../support/valkey-server.ts';
-import { PROFILE_DIR, startBridgeChild } from './bridge-process.ts';
+import { PROFILE_DIR, latestBridgeProfile, startBridgeChild } from './bridge-process.ts';
 import { cpuDuring, descendantsNamed } from './process-cpu.ts';
-import { summarizeProfile, type CpuProfile } from './profile-summary.ts';
+import { isIdle, summarizeProfile, type CpuProfile } from './profile-summary.ts';
 import { profileIsolate } from './workerd-profiler.ts';
 import { runLoop, startBenchWorkers, type BenchWorkers } from './workerd.ts';
 
@@ -16,6 +16,8 @@ const gets = Math.max(100, Math.min(20_000, Number(process.argv[2] ?? 3_000)));
 const TTL_MS = 60_000;
 const MAX_MS = 60_000;
 const label = 'miss-profile';
+/** Cold gets before the measured loops, so that the coordinator's socket, marker and client id exist. */
+const WARM_GETS = 200;
 process.env.BENCH_PROFILE = '1';
 
 /** Valkey's own time in commands so far (µs), summed over INFO commandstats. */
@@ -44,7 +46,7 @@ try {
     op: 'get', loader: true, keys: Array.from({ length: n }, (_, i) => `${prefix}${tag}:${i}`), concurrency: 1, ttlMs: TTL_MS,
     placement: { kind: 'coord', name: 'profile-miss' }, maxMs: MAX_MS, batchSize: 25,
   });
-  await loop('warm', 200);
+  await loop('warm', WARM_GETS);
   await bridge.sends();
   const statsBefore = await bridge.stats();
   const before = await valkeyUsec(redis);
@@ -68,16 +70,13 @@ try {
   await bridge.close();
   await server.stop();
 }
-// The bridge's directory holds the main thread's profile and tsx's loader thread's: the larger is the bridge.
-const dir = readdirSync(PROFILE_DIR).filter((d) => d.startsWith(`${label}-`)).sort().at(-1)!;
-const bridgeFile = readdirSync(`${PROFILE_DIR}${dir}`).map((f) => `${PROFILE_DIR}${dir}/${f}`)
-  .sort((a, b) => statSync(b).size - statSync(a).size)[0]!;
+const bridgeFile = latestBridgeProfile(label);
 const bridgeSummary = summarizeProfile(JSON.parse(readFileSync(bridgeFile, 'utf8')) as CpuProfile);
 process.stdout.write(`bridge profile: ${bridgeFile}\n\n`);
 
-const IDLE = /^\((idle|program)\)/;
-// workerd's sampler skips the time its isolate is not entered (long gaps between samples), so shares are of samples
-// counted, not of time summed: the CPU figures above give the time.
+// workerd's sampler skips the time its isolate is not entered (long gaps between samples), so the isolate's shares
+// are of samples counted, not of time summed: the CPU figures give the time. Its "(program)" samples are not JS.
+const NOT_JS = /^\((idle|program)\)$/;
 const us = (v: number) => `${v.toFixed(0).padStart(5)} µs`;
 const cpuSum = [...cpuUsPerGet].filter(([name]) => name !== 'load generator').reduce((a, [, v]) => a + v, 0);
 process.stdout.write([
@@ -89,25 +88,26 @@ process.stdout.write([
   `per get: ${framesOutPerGet.toFixed(2)} frames from the bridge to the coordinator, ${invalidationsPerGet.toFixed(2)} invalidations from Valkey`,
   '',
 ].join('\n'));
-function sampleShares(profile: CpuProfile, top: number, byFile: boolean): string {
+/** Self samples per function, as shares of the JavaScript samples. */
+function sampleShares(profile: CpuProfile, top: number): string {
   const byId = new Map(profile.nodes.map((n) => [n.id, n]));
   const counts = new Map<string, number>();
   let js = 0;
   for (const id of profile.samples) {
     const frame = byId.get(id)!.callFrame;
     const name = frame.functionName || '(anonymous)';
-    if (IDLE.test(name)) continue;
+    if (NOT_JS.test(name)) continue;
     js++;
-    const keyName = byFile ? (frame.url.split('/').at(-1) || `(${name})`) : `${name} ${frame.url.split('/').at(-1) ?? ''}:${frame.lineNumber + 1}`;
-    counts.set(keyName, (counts.get(keyName) ?? 0) + 1);
+    const key = `${name} ${frame.url.split('/').at(-1) ?? ''}:${frame.lineNumber + 1}`;
+    counts.set(key, (counts.get(key) ?? 0) + 1);
   }
   return [...counts].sort((a, b) => b[1] - a[1]).slice(0, top)
     .map(([name, n]) => `${((n / js) * 100).toFixed(1).padStart(5)} %  ${name}`).join('\n') + `\n(${js} JavaScript samples of ${profile.samples.length})\n`;
 }
-process.stdout.write(`isolate JavaScript, self samples by function:\n${sampleShares(isolateProfile!, 25, false)}\n`);
+process.stdout.write(`isolate JavaScript, self samples by function:\n${sampleShares(isolateProfile!, 25)}\n`);
 process.stdout.write(`bridge, self time by file:\n`);
-const bridgeGets = 200 + 2 * gets;
-const bridgeBusy = bridgeSummary.total - bridgeSummary.functions.filter(([name]) => IDLE.test(name)).reduce((a, [, v]) => a + v, 0);
-for (const [name, v] of bridgeSummary.files.filter(([n]) => !IDLE.test(n.slice(1))).slice(0, 10)) {
-  process.stdout.write(`${((v / bridgeBusy) * 100).toFixed(1).padStart(5)} %  ${((v * 1000) / bridgeGets).toFixed(1).padStart(6)} µs/get  ${name}\n`);
+// The bridge ran the warm-up, the plain and the profiled loops (and started up): µs per get over all of them.
+const bridgeGets = WARM_GETS + 2 * gets;
+for (const [name, v] of bridgeSummary.files.filter(([n]) => !isIdle(n)).slice(0, 10)) {
+  process.stdout.write(`${((v / bridgeSummary.busy) * 100).toFixed(1).padStart(5)} %  ${((v * 1000) / bridgeGets).toFixed(1).padStart(6)} µs/get  ${name}\n`);
 }

@@ -1,12 +1,12 @@
 // `npx tsx test/bench/profile-overhead.ts [GET|SET] [seconds] [depth]`: one bench bridge under --cpu-prof running one
 // of the overhead bench's loops alone (depth 1: 1 session, 1 command at a time; depth n: 32 sessions × n pipelined),
 // bounded by count and time, then the summary of its profile: the bridge's self time per command.
-import { readFileSync, readdirSync, statSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import { TEST_TOKEN, randomPrefix } from '../support/bridge.ts';
 import { startValkeyServer } from '../support/valkey-server.ts';
-import { PROFILE_DIR, startBridgeChild } from './bridge-process.ts';
-import { summarizeProfile } from './profile-summary.ts';
+import { latestBridgeProfile, startBridgeChild } from './bridge-process.ts';
+import { isIdle, summarizeProfile } from './profile-summary.ts';
 import { RespSession } from './resp-session.ts';
 
 const op = (process.argv[2] ?? 'GET').toUpperCase() === 'SET' ? 'SET' : 'GET';
@@ -37,16 +37,12 @@ try {
   await bridge.close();
   await server.stop();
 }
-// The bridge's directory holds the main thread's profile and tsx's loader thread's: the larger is the bridge.
-const dir = readdirSync(PROFILE_DIR).filter((d) => d.startsWith(`${label}-`)).sort().at(-1)!;
-const file = readdirSync(`${PROFILE_DIR}${dir}`).map((f) => `${PROFILE_DIR}${dir}/${f}`)
-  .sort((a, b) => statSync(b).size - statSync(a).size)[0]!;
+const file = latestBridgeProfile(label);
 process.stdout.write(`${done} ${op}s (${sessions} sessions × ${depth}) in ${seconds} s (${((seconds * 1e6) / done).toFixed(1)} µs each); profile ${file}\n`);
-const { total, functions, files } = summarizeProfile(JSON.parse(readFileSync(file, 'utf8')));
-const busy = total - (functions.find(([name]) => name.startsWith('(idle)'))?.[1] ?? 0);
+const { busy, functions, files } = summarizeProfile(JSON.parse(readFileSync(file, 'utf8')));
 const line = ([name, msSelf]: [string, number]) =>
   `${((msSelf / busy) * 100).toFixed(1).padStart(5)} % of busy  ${((msSelf * 1000) / done).toFixed(2).padStart(6)} µs/command  ${name}\n`;
 process.stdout.write(`busy (not idle): ${busy.toFixed(0)} ms = ${((busy * 1000) / done).toFixed(1)} µs per command\n\nself time by function:\n`);
-for (const entry of functions.filter(([name]) => !name.startsWith('(idle)')).slice(0, 30)) process.stdout.write(line(entry));
+for (const entry of functions.filter(([name]) => !isIdle(name)).slice(0, 30)) process.stdout.write(line(entry));
 process.stdout.write('\nself time by file:\n');
-for (const entry of files.filter(([name]) => name !== '((idle))').slice(0, 15)) process.stdout.write(line(entry));
+for (const entry of files.filter(([name]) => !isIdle(name)).slice(0, 15)) process.stdout.write(line(entry));

@@ -18,6 +18,8 @@ export interface CpuProfile {
 export interface ProfileSummary {
   /** Sampled time (ms), idle included. */
   readonly total: number;
+  /** Sampled time (ms) not idle. */
+  readonly busy: number;
   /** [function, self ms], most first. */
   readonly functions: Array<[string, number]>;
   /** [file, self ms]. */
@@ -25,6 +27,12 @@ export interface ProfileSummary {
   /** [function, inclusive ms]: time with the function anywhere on the stack (counted once per sample). */
   readonly inclusive: Array<[string, number]>;
 }
+
+/** The function name V8 gives the samples taken while the thread waited. */
+export const IDLE = '(idle)';
+
+/** True for an entry of `functions` or `files` that is the idle samples. */
+export const isIdle = (name: string): boolean => name.startsWith(IDLE) || name === `(${IDLE})`;
 
 function fileOf(frame: ProfileNode['callFrame']): string {
   return frame.url.replace(/^file:\/\//, '').replace(/^.*\/node_modules\//, 'node_modules/').replace(/^.*\/test\/bench\/\.\.\/\.\.\//, '')
@@ -43,8 +51,10 @@ export function summarizeProfile(profile: CpuProfile): ProfileSummary {
   const inclusive = new Map<string, number>();
   const nameOf = (frame: ProfileNode['callFrame']) => `${frame.functionName || '(anonymous)'} ${fileOf(frame)}:${frame.lineNumber + 1}`;
   let total = 0;
+  let idle = 0;
   for (const [id, msSelf] of self) {
     const frame = byId.get(id)!.callFrame;
+    if (frame.functionName === IDLE) idle += msSelf;
     functions.set(nameOf(frame), (functions.get(nameOf(frame)) ?? 0) + msSelf);
     files.set(fileOf(frame), (files.get(fileOf(frame)) ?? 0) + msSelf);
     total += msSelf;
@@ -57,7 +67,7 @@ export function summarizeProfile(profile: CpuProfile): ProfileSummary {
     }
   }
   const sorted = (m: Map<string, number>) => [...m].sort((a, b) => b[1] - a[1]);
-  return { total, functions: sorted(functions), files: sorted(files), inclusive: sorted(inclusive) };
+  return { total, busy: total - idle, functions: sorted(functions), files: sorted(files), inclusive: sorted(inclusive) };
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {
