@@ -74,21 +74,26 @@ async function run(ctx: BenchContext): Promise<BenchReport> {
     const prefix = randomPrefix('st');
     const coords = 10;
     const gets = 100;
-    const tallies = { stampede: newTally(), uncoalesced: newTally(), one: newTally(), oneUncoalesced: newTally(), single: newTally() };
     const STAMPEDE = `${coords} coordinators x ${gets} gets`;
     const UNCOALESCED = `${STAMPEDE}, coalesce: false`;
     const ONE = `1 coordinator x ${gets} gets`;
-    // What 100 separate requests do (coalescing is per request): 100 RPCs, 99 of them waiters inside the coordinator.
     const ONE_UNCOALESCED = `${ONE}, coalesce: false`;
     const SINGLE = '1 get (baseline)';
-    const variants: Variant[] = [
-      { name: STAMPEDE, run: (round) => stampede(w, markers, `${prefix}many:${round}`, coords, gets, tallies.stampede) },
+    const shapes = [
+      { name: STAMPEDE, tag: 'many', coords, gets, coalesce: true },
       // Every get its own RPC (as before coalescing in the caller's isolate): the baseline of the line above.
-      { name: UNCOALESCED, run: (round) => stampede(w, markers, `${prefix}unco:${round}`, coords, gets, tallies.uncoalesced, false) },
-      { name: ONE, run: (round) => stampede(w, markers, `${prefix}hundred:${round}`, 1, gets, tallies.one) },
-      { name: ONE_UNCOALESCED, run: (round) => stampede(w, markers, `${prefix}hundred-unco:${round}`, 1, gets, tallies.oneUncoalesced, false) },
-      { name: SINGLE, run: (round) => stampede(w, markers, `${prefix}one:${round}`, 1, 1, tallies.single) },
+      { name: UNCOALESCED, tag: 'unco', coords, gets, coalesce: false },
+      { name: ONE, tag: 'hundred', coords: 1, gets, coalesce: true },
+      // What 100 separate requests do (coalescing is per request): 100 RPCs, 99 of them waiters inside the coordinator.
+      { name: ONE_UNCOALESCED, tag: 'hundred-unco', coords: 1, gets, coalesce: false },
+      { name: SINGLE, tag: 'one', coords: 1, gets: 1, coalesce: true },
     ];
+    const tallies = new Map(shapes.map((shape) => [shape.name, newTally()]));
+    const tally = (name: string) => tallies.get(name)!;
+    const variants: Variant[] = shapes.map((shape) => ({
+      name: shape.name,
+      run: (round) => stampede(w, markers, `${prefix}${shape.tag}:${round}`, shape.coords, shape.gets, tally(shape.name), shape.coalesce),
+    }));
     // Warm-up (untimed): every coordinator's socket and client id exist before the first measured stampede.
     await stampede(w, markers, `${prefix}warm`, coords, 10, newTally());
     await stampede(w, markers, `${prefix}warm1`, 1, 1, newTally());
@@ -105,28 +110,25 @@ async function run(ctx: BenchContext): Promise<BenchReport> {
     }
     const perGet = (t: Tally) => summarize(t.clockMs);
     const last = (name: string) => summarize(result.samples.get(name)!);
-    const overhead = perGet(tallies.stampede);
-    const stalled = tallies.stampede.clockMs.filter((x) => x > STALL_MS).length;
-    const oneGet = perGet(tallies.one);
+    const overhead = perGet(tally(STAMPEDE));
+    const stalled = tally(STAMPEDE).clockMs.filter((x) => x > STALL_MS).length;
+    const oneGet = perGet(tally(ONE));
     const oneLast = last(ONE);
     // What 100 waiters add to a lone get's own path from the loader's end (its store and the RPC reply), same rounds.
     const aboveLone = pairedRatio(result, ONE, SINGLE, (x) => x.p50);
     const aboveLoneMs = oneLast.p50 - last(SINGLE).p50;
-    const loads = tallies.stampede.loaderCalls;
-    const completed = Object.entries(tallies.stampede.outcomes).filter(([k]) => k !== 'error').reduce((n, [, v]) => n + v, 0);
-    const uncoalesced = perGet(tallies.uncoalesced);
+    const loads = tally(STAMPEDE).loaderCalls;
+    const uncoalesced = perGet(tally(UNCOALESCED));
     const notes: string[] = [
       `coalesced / uncoalesced (10 x 100, per get): p50 ${(overhead.p50 / Math.max(uncoalesced.p50, 1)).toFixed(2)}x, p99 ${(overhead.p99 / Math.max(uncoalesced.p99, 1)).toFixed(2)}x; ` +
-        `loader calls per stampede uncoalesced: ${[...new Set(tallies.uncoalesced.loaderCalls)].join(', ')}`,
+        `loader calls per stampede uncoalesced: ${[...new Set(tally(UNCOALESCED).loaderCalls)].join(', ')}`,
     ];
-    if (tallies.stampede.errors.length > 0) notes.push(`errors: ${tallies.stampede.errors.join('; ')}`);
-    if (tallies.stampede.wrongValues > 0) notes.push(`${tallies.stampede.wrongValues} gets returned a value other than the loader's`);
+    if (tally(STAMPEDE).errors.length > 0) notes.push(`errors: ${tally(STAMPEDE).errors.join('; ')}`);
+    if (tally(STAMPEDE).wrongValues > 0) notes.push(`${tally(STAMPEDE).wrongValues} gets returned a value other than the loader's`);
     if (stalled > 0) {
-      notes.push(`${stalled} gets (whole coordinators: ${tallies.stampede.stalledCoordinators.filter((n) => n > 0).length} stampedes affected) completed more than ${STALL_MS} ms after the loader: ` +
+      notes.push(`${stalled} gets (whole coordinators: ${tally(STAMPEDE).stalledCoordinators.filter((n) => n > 0).length} stampedes affected) completed more than ${STALL_MS} ms after the loader: ` +
         'they were woken by the holder\'s liveness-marker refresh (clientTtlMs / 2), not by the value\'s push. See docs/benchmarks.md, "Stampede".');
     }
-    const tally = (name: string) => (name === STAMPEDE ? tallies.stampede : name === UNCOALESCED ? tallies.uncoalesced : name === ONE ? tallies.one
-      : name === ONE_UNCOALESCED ? tallies.oneUncoalesced : tallies.single);
     return {
       name: 'stampede',
       title: 'Stampede',
@@ -157,8 +159,8 @@ async function run(ctx: BenchContext): Promise<BenchReport> {
           columns: ['variant', 'stampedes', 'loader calls per stampede', 'gets completed', 'outcomes', 'loader start → last get ms (p50)', `gets later than ${STALL_MS} ms`, 'stalled coordinators'],
           rows: [STAMPEDE, ONE, ONE_UNCOALESCED, SINGLE].map((name) => {
             const t = tally(name);
-            const n = name === STAMPEDE ? completed : t.stampedes * (name === SINGLE ? 1 : gets);
-            return [name, t.stampedes, [...new Set(t.loaderCalls)].join(', '), n, JSON.stringify(t.outcomes), ms(summarize(t.wallMs).p50),
+            const completed = Object.entries(t.outcomes).filter(([k]) => k !== 'error').reduce((n, [, v]) => n + v, 0);
+            return [name, t.stampedes, [...new Set(t.loaderCalls)].join(', '), completed, JSON.stringify(t.outcomes), ms(summarize(t.wallMs).p50),
               t.clockMs.filter((x) => x > STALL_MS).length, t.stalledCoordinators.join(' ')];
           }),
         },
@@ -174,7 +176,7 @@ async function run(ctx: BenchContext): Promise<BenchReport> {
         },
         {
           target: `report: waiter overhead, ${ONE_UNCOALESCED} (what ${gets} separate requests do: waiters inside the coordinator)`,
-          actual: `per get p99 ${ms(perGet(tallies.oneUncoalesced).p99)} ms (p50 ${ms(perGet(tallies.oneUncoalesced).p50)}); last get p99 ${ms(last(ONE_UNCOALESCED).p99)} ms`,
+          actual: `per get p99 ${ms(perGet(tally(ONE_UNCOALESCED)).p99)} ms (p50 ${ms(perGet(tally(ONE_UNCOALESCED)).p50)}); last get p99 ${ms(last(ONE_UNCOALESCED).p99)} ms`,
           met: null,
         },
         {
@@ -183,7 +185,7 @@ async function run(ctx: BenchContext): Promise<BenchReport> {
           met: null,
         },
       ],
-      figures: { diyLoadsPerStampede: diyLoads, rounds: result.roundsRun, overheadMs: overhead, oneCoordinatorMs: oneGet, oneCoordinatorLastMs: oneLast, lastMs: last(STAMPEDE), tallies },
+      figures: { diyLoadsPerStampede: diyLoads, rounds: result.roundsRun, overheadMs: overhead, oneCoordinatorMs: oneGet, oneCoordinatorLastMs: oneLast, lastMs: last(STAMPEDE), tallies: Object.fromEntries(tallies) },
       notes,
     };
   } finally {
