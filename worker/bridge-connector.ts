@@ -70,8 +70,7 @@ export class BridgeConnector {
 
   /** The open socket dropped: back off, move to the next bridge, and reopen if asked to. */
   dropped(): void {
-    this.#backoff.failed();
-    this.#endpoints.failed();
+    this.#failed();
     this.#scheduleReconnect();
   }
 
@@ -122,11 +121,16 @@ export class BridgeConnector {
       const failure = error instanceof ConnectionError
         ? error
         : new ConnectionError(`connecting to the bridge failed: ${errorMessage(error)}`, { cause: error });
-      this.#backoff.failed();
-      this.#endpoints.failed();
+      this.#failed();
       this.#lastError = failure;
       throw failure;
     }
+  }
+
+  /** A failed attempt or a dropped socket: the next attempt waits longer and goes to the next bridge listed. */
+  #failed(): void {
+    this.#backoff.failed();
+    this.#endpoints.failed();
   }
 
   #scheduleReconnect(): void {

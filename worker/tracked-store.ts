@@ -33,8 +33,8 @@ function parseSetkey(reply: RespValue): { stored: boolean; value: Uint8Array | n
 }
 
 /**
- * Stores the value if the key still holds `id`; true when stored. A stored value fills the local
- * copy when the bridge says no other change overtook it.
+ * Stores the value if the key still holds `id`; true when stored. A stored value fills the local copy when the
+ * bridge says no other change overtook it.
  */
 export async function storeLoaded(bridge: BridgeSocket, reads: TrackedReads, loaded: LoadedValue, deadline: Deadline): Promise<boolean> {
   const { key, id, value, storeTtlMs, capMs, staleMs } = loaded;
