@@ -40,17 +40,17 @@ async function untilStale(params: Params, expected: string, worker = 'main'): Pr
   }, `${String(params.key)} to turn stale`, 10_000, 10);
 }
 
-/** A key loaded once (`v:1`, a 60 s stale window) whose refresh is running now, its load hanging until released. */
-async function hangingRefresh(tag: string): Promise<{ key: string; coord: string; swr: Params }> {
+/** A key loaded once (`v:1`) whose refresh is running now, its load hanging until released. */
+async function hangingRefresh(tag: string, staleMs = 60_000): Promise<{ prefix: string; key: string; coord: string; swr: Params }> {
   const prefix = randomPrefix(tag);
   const key = `${prefix}k`;
   const coord = `${prefix}coord`;
-  const swr = { key, ttl: 300, stale: 60_000, coord };
+  const swr = { key, ttl: 300, stale: staleMs, coord };
   expect(await get(swr)).toMatchObject({ value: 'v:1', outcome: 'loaded' });
   origin.script(key, { hang: true });
   await untilStale(swr, 'v:1');
   await origin.waitForLoads(key, 2);
-  return { key, coord, swr };
+  return { prefix, key, coord, swr };
 }
 
 describe('stale-while-revalidate', () => {
@@ -181,13 +181,7 @@ describe('stale-while-revalidate', () => {
   });
 
   it('a plain GET (a Go reader) sees the value through ttl + staleMs; a get without staleMs takes it as a hit', async () => {
-    const prefix = randomPrefix('swr-go');
-    const key = `${prefix}k`;
-    const coord = `${prefix}coord`;
-    const swr = { key, ttl: 300, stale: 1_000, coord };
-    expect(await get(swr)).toMatchObject({ value: 'v:1', outcome: 'loaded' });
-    origin.script(key, { hang: true });
-    await untilStale(swr, 'v:1');
+    const { prefix, key, swr } = await hangingRefresh('swr-go', 1_000);
     expect(await redis.get(key)).toBe('v:1');
     expect(await redis.pttl(key)).toBeGreaterThan(0);
     expect(await get({ key, ttl: 300, coord: `${prefix}plain`, loader: '0' })).toMatchObject({ ok: true, value: 'v:1' });
