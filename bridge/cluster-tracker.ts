@@ -90,8 +90,8 @@ export class ClusterTracker implements KeyTracker {
     return token.tracked && !token.poisoned && token.epoch === this.#epochValue;
   }
 
-  poison(keys: Iterable<string>, except?: PendingRead): void {
-    this.#pending.poison(keys, except);
+  overwrite(keys: Iterable<string>, except?: PendingRead): void {
+    this.#pending.overwrite(keys, except);
   }
 
   readTracked(key: Uint8Array): Promise<TrackedReadResult> {

@@ -208,7 +208,7 @@ export class CommandRunner {
   /** A write through the bridge changed `keys`: poison pending reads and push to every reader now, before the reply. */
   #invalidateWritten(keys: readonly Uint8Array[], own?: PendingRead): void {
     const names = keys.map(latin1);
-    this.#ctx.tracker.poison(names, own);
+    this.#ctx.tracker.overwrite(names, own);
     this.#ctx.router.invalidate(names, true);
   }
 

@@ -11,7 +11,11 @@ export interface PendingRead {
   /** Tracking was established for that epoch when the read was sent. */
   readonly tracked: boolean;
   poisoned: boolean;
-  /** Invalidations of the key since the read was sent (infinite after a flush or a lost connection). */
+  /**
+   * Valkey's invalidations of the key since the read was sent; infinite after a flush, a lost connection or a write
+   * through the bridge by another command (never mistaken for the one invalidation a compare-and-set's own write
+   * causes: with the subscriber's pushes late or lost, counting it so would keep a value the write just removed).
+   */
   hits: number;
   /** Called on every poisoning: a tracked compare-and-set waits here for its own write's invalidation. */
   onPoison?: () => void;
@@ -45,9 +49,14 @@ export class PendingReads {
     if (set.size === 0) this.#byKey.delete(token.key);
   }
 
-  /** An invalidation (or a write through the bridge, which spares the writer's own `except`) for `keys`. */
-  poison(keys: Iterable<string>, except?: PendingRead): void {
-    this.#hitKeys(keys, 1, except);
+  /** Valkey invalidated `keys`. */
+  poison(keys: Iterable<string>): void {
+    this.#hitKeys(keys, 1);
+  }
+
+  /** A write through the bridge changed `keys`: no read of them in flight may be cached, except the writer's own. */
+  overwrite(keys: Iterable<string>, except?: PendingRead): void {
+    this.#hitKeys(keys, Number.POSITIVE_INFINITY, except);
   }
 
   /** Reads of `keys` that must not be cached whatever follows (a read redirected to another node). */

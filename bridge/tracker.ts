@@ -57,8 +57,8 @@ export interface KeyTracker {
   endRead(token: PendingRead): void;
   /** True when the read may be cached: tracked, same epoch, and nothing invalidated its key since it was sent. */
   isCacheable(token: PendingRead): boolean;
-  /** Poisons pending reads of `keys` (a write through the bridge changed them; the writer's own read is `except`). */
-  poison(keys: Iterable<string>, except?: PendingRead): void;
+  /** A write through the bridge changed `keys`: pending reads of them are never cacheable (the writer's own, `except`, is spared). */
+  overwrite(keys: Iterable<string>, except?: PendingRead): void;
   /** `MULTI PTTL GET EXEC` on the tracked connection that serves `key`. */
   readTracked(key: Uint8Array): Promise<TrackedReadResult>;
   /** `MULTI <commands> EXEC` on the connection that serves `key` (every command names it); the EXEC reply, errors in place. */
@@ -130,8 +130,8 @@ export class Tracker implements KeyTracker {
     return token.tracked && !token.poisoned && token.epoch === this.#pair.epoch;
   }
 
-  poison(keys: Iterable<string>, except?: PendingRead): void {
-    this.#pending.poison(keys, except);
+  overwrite(keys: Iterable<string>, except?: PendingRead): void {
+    this.#pending.overwrite(keys, except);
   }
 
   readTracked(key: Uint8Array): Promise<TrackedReadResult> {

@@ -160,6 +160,13 @@ export function checkHistory(history: History, options: CheckOptions = DEFAULT_C
     return getter?.ok && getter.end !== null && (getter.outcome === 'loaded' || getter.outcome === 'took-over') ? getter.end : null;
   };
 
+  /** Who computed a value and how its get ended: what a (c) or (b) example needs to be traced. */
+  const describeLoad = (load: Load): string => {
+    const getter = byId.get(load.opId);
+    const ended = getter === undefined || getter.end === null ? 'never ended' : `ended ${getter.end.toFixed(1)} ${getter.ok ? getter.outcome : getter.error}`;
+    return `computed ${load.computedAt.toFixed(1)} by get#${load.opId} ${getter?.client ?? '?'} (${ended})`;
+  };
+
   const indexes = new Map<string, KeyIndex>();
   for (const [key, ops] of keys) {
     const done = (op: Op) => op.ok && op.end !== null;
@@ -248,7 +255,7 @@ export function checkHistory(history: History, options: CheckOptions = DEFAULT_C
     return null;
   };
   const describe = (get: Op, why: string, by: Op) =>
-    `get#${get.id} ${get.client} ${get.key} -> ${JSON.stringify(get.value)} at ${get.start.toFixed(1)}: ${why} by ${by.kind}#${by.id} ${by.client} [${by.start.toFixed(1)}, ${by.end?.toFixed(1)}]`;
+    `get#${get.id} ${get.client} ${get.key} -> ${JSON.stringify(get.value)} (${get.outcome}) at ${get.start.toFixed(1)}: ${why} by ${by.kind}#${by.id} ${by.client} [${by.start.toFixed(1)}, ${by.end?.toFixed(1)}]`;
 
   for (const get of history.ops) {
     if (get.kind !== 'get') continue;
@@ -300,7 +307,7 @@ export function checkHistory(history: History, options: CheckOptions = DEFAULT_C
         if (early.kind === 'outside') staleB++;
         else if (early.op.kind === 'del') staleC++;
         else staleA++;
-        note(describe(get, early.op.kind === 'del' ? '(c) computed before' : '(b) replaced outside', early.op));
+        note(`${describe(get, early.op.kind === 'del' ? '(c) computed before' : '(b) replaced outside', early.op)}; ${describeLoad(load)}`);
         continue;
       }
       if (storedAt !== null && get.start > storedAt + load.ttlMs + options.expirySlackMs) {

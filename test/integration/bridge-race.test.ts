@@ -2,7 +2,8 @@
 // until the test releases them, while the subscriber connects directly, so an invalidation provably reaches the
 // bridge while the read's reply is still on its way. No timing is involved: every step waits on an event.
 // TRACKED.SETKEY (protocol v2) on the same stand: Go's compare-and-set bytes in the server, a reply the client may
-// keep only when no other change overtook it, and tracking of the stored value.
+// keep only when no other change overtook it, and tracking of the stored value. The subscriber goes through a proxy
+// of its own, so a test can hold Valkey's invalidations back.
 import { Redis } from 'iovalkey';
 import WebSocket from 'ws';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
@@ -16,6 +17,7 @@ import { startValkeyServer, type ValkeyServer } from '../support/valkey-server.t
 
 let server: ValkeyServer;
 let proxy: TcpProxy;
+let subProxy: TcpProxy;
 let bridge: Bridge;
 let writer: Redis;
 let client: RespWsClient;
@@ -23,7 +25,8 @@ let client: RespWsClient;
 beforeAll(async () => {
   server = await startValkeyServer();
   proxy = await startTcpProxy(server.host, server.port);
-  bridge = await startReadyBridge(proxy.url, { subscriberUrl: server.url });
+  subProxy = await startTcpProxy(server.host, server.port);
+  bridge = await startReadyBridge(proxy.url, { subscriberUrl: subProxy.url });
   writer = new Redis({ host: server.host, port: server.port, lazyConnect: true, maxRetriesPerRequest: 0 });
   await writer.connect();
 });
@@ -34,6 +37,7 @@ beforeEach(async () => {
 
 afterEach(async () => {
   proxy.release('fromServer');
+  subProxy.release('fromServer');
   await client.close();
 });
 
@@ -41,6 +45,7 @@ afterAll(async () => {
   writer?.disconnect();
   await bridge?.close();
   await proxy?.close();
+  await subProxy?.close();
   await server?.stop();
 });
 
@@ -169,6 +174,27 @@ describe('bridge: TRACKED.SETKEY', () => {
     await waitFor(() => bridge.stats().invalidationsReceived > before + 1, 'the other write\'s invalidation');
     proxy.release('fromServer');
     expect(parse(await reply)).toEqual({ stored: true, value: null, ttlMs: 0, cacheable: false });
+  });
+
+  it('never leaves a client holding a stored value that a later write through the bridge removed, with Valkey\'s invalidations held back', async () => {
+    // Found by the library chaos run (sub-blackhole): the DEL's write-through poisoning was counted as the one
+    // invalidation the store itself causes, so the stored value went out cacheable after the DEL had removed it,
+    // and no push followed while the subscriber's invalidations were lost.
+    const k = `${randomPrefix('setkey-del')}k`;
+    const id = 'valkeyid:222222222222222222222222';
+    await writer.set(k, id, 'PX', 60_000);
+    subProxy.hold('fromServer');
+    const from = client.arrivals.length;
+    const [set, del] = await client.pipeline([['TRACKED.SETKEY', k, id, 'loaded-value', 60_000, 30_000], ['DEL', k]]);
+    expect(parse(set!).stored).toBe(true);
+    expect(del).toBe(1);
+    // What a client keeps, replayed in arrival order: a copy from a cacheable reply, dropped by a push naming the key.
+    let copy = false;
+    for (const arrival of client.arrivals.slice(from)) {
+      if (arrival.kind === 'push') copy &&= arrival.keys !== null && !arrival.keys.includes(k);
+      else if (Array.isArray(arrival.value) && arrival.value.length === 4) copy = arrival.value[3] === true;
+    }
+    expect(copy, 'a copy of the deleted value outlived the DEL reply').toBe(false);
   });
 
   it('refuses bad arguments with a clear error and keeps the session', async () => {
