@@ -53,6 +53,8 @@ const SECRET_FILES: ReadonlyArray<readonly [string, string]> = [
   ['BRIDGE_METRICS_TOKEN_FILE', 'BRIDGE_METRICS_TOKEN'],
   ['VALKEY_PASSWORD_FILE', 'VALKEY_PASSWORD'],
 ];
+/** Listen addresses only this machine reaches: an open /metrics there is not worth a warning. */
+const LOOPBACK_HOSTS = new Set(['127.0.0.1', '::1', 'localhost']);
 const SECRET_FLAGS = new Set(['--token', '--tokens', '--metrics-token', '--valkey-url']);
 
 /** A setting could not be parsed. `setting` names it as the operator wrote it (env var and flag). */
@@ -190,6 +192,10 @@ export function readConfig(
       url.password = encodeURIComponent(secretPassword!);
       return url.toString();
     }).join(',');
+  }
+  const host = String(options.host ?? '127.0.0.1');
+  if (options.metricsToken === undefined && !LOOPBACK_HOSTS.has(host)) {
+    warnings.push(`/metrics and the details of /healthz are open to anyone who reaches ${host}: set BRIDGE_METRICS_TOKEN_FILE (or BRIDGE_METRICS_TOKEN)`);
   }
   return { options: options as unknown as BridgeOptions, help, warnings };
 }

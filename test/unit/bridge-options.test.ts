@@ -172,6 +172,14 @@ describe('readConfig: secrets from files', () => {
     expect(warnings).toEqual(['--token puts a secret on the command line, where ps shows it; use BRIDGE_TOKEN_FILE or the environment instead']);
   });
 
+  it('warns when /metrics would be open on a listener other than loopback, and only then', () => {
+    const token = { BRIDGE_TOKEN: 'file-token-0123456789abcdef' };
+    expect(readConfig({ ...token, BRIDGE_HOST: '0.0.0.0' }, []).warnings)
+      .toEqual(['/metrics and the details of /healthz are open to anyone who reaches 0.0.0.0: set BRIDGE_METRICS_TOKEN_FILE (or BRIDGE_METRICS_TOKEN)']);
+    expect(readConfig({ ...token, BRIDGE_HOST: '0.0.0.0', BRIDGE_METRICS_TOKEN: 'metrics-token-0123456789' }, []).warnings).toEqual([]);
+    expect(readConfig(token, []).warnings).toEqual([]);
+  });
+
   it('names the file variable when its file cannot be read', () => {
     expect(() => readConfig({ BRIDGE_TOKEN_FILE: '/nope' }, [], () => { throw new Error('ENOENT'); }))
       .toThrow(new ConfigError('BRIDGE_TOKEN_FILE', 'cannot read "/nope": ENOENT'));
