@@ -1,6 +1,6 @@
 // The command-line/environment surface of the bridge: every setting's env var, flag and option, and the parser
 // that turns them into BridgeOptions (flags win). Pure: main.ts passes process.env and argv in.
-import type { BridgeOptions, BridgeToken } from './options.ts';
+import { BRIDGE_DEFAULTS, type BridgeOptions, type BridgeToken } from './options.ts';
 
 type Kind = 'string' | 'int' | 'bool' | 'list' | 'tokens' | 'token';
 
@@ -193,7 +193,7 @@ export function readConfig(
       return url.toString();
     }).join(',');
   }
-  const host = String(options.host ?? '127.0.0.1');
+  const host = String(options.host ?? BRIDGE_DEFAULTS.host);
   if (options.metricsToken === undefined && !LOOPBACK_HOSTS.has(host)) {
     warnings.push(`/metrics and the details of /healthz are open to anyone who reaches ${host}: set BRIDGE_METRICS_TOKEN_FILE (or BRIDGE_METRICS_TOKEN)`);
   }
