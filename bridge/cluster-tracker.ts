@@ -87,7 +87,7 @@ export class ClusterTracker implements KeyTracker {
   }
 
   isCacheable(token: PendingRead): boolean {
-    return token.tracked && !token.poisoned && token.epoch === this.#epochValue;
+    return token.tracked && token.hits === 0 && token.epoch === this.#epochValue;
   }
 
   overwrite(keys: Iterable<string>, except?: PendingRead): void {

@@ -114,7 +114,7 @@ export class CommandRunner {
     // The key changed while the read was in flight, and this session was not yet a reader, so the push went to
     // others only. Send it here too, ahead of the reply: a client waiting on the key (a lock holder's store) must
     // wake and read again, not wait for a push that already went by. Flushes and new epochs push to everyone anyway.
-    else if (token.poisoned && token.epoch === this.#ctx.tracker.epoch) session.queuePush([token.key], true);
+    else if (token.hits > 0 && token.epoch === this.#ctx.tracker.epoch) session.queuePush([token.key], true);
     if (stored !== undefined) return [stored, stored ? null : read.value, cacheable ? ttlMs : 0, cacheable];
     return [read.value, cacheable ? ttlMs : 0, cacheable];
   }

@@ -2,7 +2,7 @@
 // TRACKED.GET, registered BEFORE the read is sent and released when its reply is written. Anything that could make
 // the read stale while it is in flight poisons it.
 
-/** A tracked read in flight. A poisoned, untracked or old-epoch read is never cacheable. */
+/** A tracked read in flight. A poisoned (any hit), untracked or old-epoch read is never cacheable. */
 export interface PendingRead {
   /** The key as a latin1 string (injective for bytes). */
   readonly key: string;
@@ -10,7 +10,6 @@ export interface PendingRead {
   readonly epoch: number;
   /** Tracking was established for that epoch when the read was sent. */
   readonly tracked: boolean;
-  poisoned: boolean;
   /**
    * Valkey's invalidations of the key since the read was sent; infinite after a flush, a lost connection or a write
    * through the bridge by another command (never mistaken for the one invalidation a compare-and-set's own write
@@ -31,7 +30,7 @@ export class PendingReads {
   }
 
   begin(key: string, epoch: number, tracked: boolean): PendingRead {
-    const token: PendingRead = { key, epoch, tracked, poisoned: false, hits: 0 };
+    const token: PendingRead = { key, epoch, tracked, hits: 0 };
     let set = this.#byKey.get(key);
     if (!set) {
       set = new Set();
@@ -78,7 +77,6 @@ export class PendingReads {
 }
 
 function hit(token: PendingRead, count: number): void {
-  token.poisoned = true;
   token.hits += count;
   token.onPoison?.();
 }

@@ -127,7 +127,7 @@ export class Tracker implements KeyTracker {
   }
 
   isCacheable(token: PendingRead): boolean {
-    return token.tracked && !token.poisoned && token.epoch === this.#pair.epoch;
+    return token.tracked && token.hits === 0 && token.epoch === this.#pair.epoch;
   }
 
   overwrite(keys: Iterable<string>, except?: PendingRead): void {
